@@ -1,0 +1,36 @@
+"""Building plug-ins (samplers, pruners) by name, with errors that help."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, TypeVar
+
+from tunefleet.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def build(kind: str, registry: dict[str, type[T]], name: str, options: dict[str, Any]) -> T:
+    cls = registry.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(name, registry, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"unknown {kind} {name!r}{hint}; known {kind}s: {', '.join(sorted(registry))}"
+        )
+    accepted = {
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options are: {', '.join(sorted(accepted)) or 'none'}"
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{kind} {name!r}: {exc}") from None

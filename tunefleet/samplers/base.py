@@ -1,0 +1,75 @@
+"""The Sampler interface and what every sampler shares.
+
+A sampler reads the study through its StudyView and never writes to it. At ask,
+the coordinator calls ``infer_relative_search_space`` and ``sample_relative`` in
+one go; a define-by-run ``suggest_*`` for a name that was not pre-sampled calls
+``sample_independent``. Samplers are pure: randomness comes from streams seeded by
+stable inputs (the study's seed, the trial number, the param name), so the same
+study asks the same points, and replay needs no sampler state.
+"""
+
+from __future__ import annotations
+
+import abc
+import zlib
+
+import numpy as np
+
+from tunefleet.core.distributions import (
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    ParamValue,
+)
+from tunefleet.core.history import StudyView
+from tunefleet.core.trial import TrialRecord
+
+
+class Sampler(abc.ABC):
+    """Base class. Subclasses define ``sample_independent`` and may override the rest."""
+
+    def infer_relative_search_space(
+        self, view: StudyView, trial: TrialRecord
+    ) -> dict[str, Distribution]:
+        """By default, the params every complete trial used (Optuna's intersection space)."""
+        return view.intersection_space()
+
+    def sample_relative(
+        self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
+    ) -> dict[str, ParamValue]:
+        return {name: self.sample_independent(view, trial, name, d) for name, d in space.items()}
+
+    @abc.abstractmethod
+    def sample_independent(
+        self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
+    ) -> ParamValue:
+        """One value of ``dist`` for ``name`` in ``trial``."""
+
+
+def stream(seed: int, number: int, name: str) -> np.random.Generator:
+    """A random stream that depends only on (seed, trial number, param name)."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, number, zlib.crc32(name.encode())])
+
+
+def uniform_in(dist: Distribution, u: float) -> ParamValue:
+    """The value of ``dist`` at quantile ``u`` in [0, 1) of its (log) range."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[min(int(u * len(dist.choices)), len(dist.choices) - 1)]
+    if isinstance(dist, FloatDistribution):
+        if dist.log:
+            lo, hi = np.log(dist.low), np.log(dist.high)
+            return float(min(max(np.exp(lo + u * (hi - lo)), dist.low), dist.high))
+        if dist.step is not None:
+            n = round((dist.high - dist.low) / dist.step)
+            k = min(int(u * (n + 1)), n)
+            return float(min(dist.low + k * dist.step, dist.high))
+        return float(dist.low + u * (dist.high - dist.low))
+    assert isinstance(dist, IntDistribution)
+    if dist.log:
+        lo, hi = np.log(dist.low - 0.5), np.log(dist.high + 0.5)
+        v = int(round(float(np.exp(lo + u * (hi - lo)))))
+        return min(max(v, dist.low), dist.high)
+    n = (dist.high - dist.low) // dist.step
+    k = min(int(u * (n + 1)), n)
+    return dist.low + k * dist.step
