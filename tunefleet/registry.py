@@ -34,3 +34,19 @@ def build(kind: str, registry: dict[str, type[T]], name: str, options: dict[str,
         return cls(**options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{kind} {name!r}: {exc}") from None
+
+
+def spec_of(registry: dict[str, type[Any]], obj: object) -> tuple[str, dict[str, Any]]:
+    """(name, options) that rebuild ``obj``, read from its keyword-only constructor params."""
+    for name, cls in registry.items():
+        if type(obj) is cls:
+            params = inspect.signature(cls.__init__).parameters.values()
+            options = {
+                p.name: getattr(obj, p.name)
+                for p in params
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and hasattr(obj, p.name)
+            }
+            return name, options
+    raise ConfigError(
+        f"{type(obj).__name__} is not a registered plug-in; known: {', '.join(sorted(registry))}"
+    )

@@ -1,0 +1,39 @@
+"""The best trial of a study (one objective) or its Pareto front (several)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from tunefleet.core.settings import Direction
+from tunefleet.core.trial import TrialRecord, TrialState
+
+
+def _feasible(r: TrialRecord) -> bool:
+    return r.constraints is None or all(c <= 0.0 for c in r.constraints)
+
+
+def _signed(r: TrialRecord, directions: Sequence[Direction]) -> tuple[float, ...]:
+    assert r.values is not None
+    return tuple(v if d == Direction.MINIMIZE else -v for v, d in zip(r.values, directions))
+
+
+def best_trials(trials: Iterable[TrialRecord], directions: Sequence[Direction]) -> list[TrialRecord]:
+    """One objective: the best COMPLETE feasible trial (earliest on ties), as a list of
+    at most one. Several: the feasible Pareto front, by trial number."""
+    done = [
+        r for r in trials if r.state == TrialState.COMPLETE and r.values is not None and _feasible(r)
+    ]
+    if not done:
+        return []
+    if len(directions) == 1:
+        return [min(done, key=lambda r: (_signed(r, directions)[0], r.number))]
+    points = [(_signed(r, directions), r) for r in done]
+    front = []
+    for p, r in points:
+        dominated = any(
+            all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
+            for q, _ in points
+        )
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: r.number)
