@@ -7,6 +7,7 @@ floats and ints are themselves, a categorical is the index of its choice.
 
 from __future__ import annotations
 
+import decimal
 import math
 from dataclasses import dataclass
 from typing import Any, Union
@@ -20,6 +21,18 @@ CHOICE_TYPES = (str, int, float, bool, type(None))
 def _finite(name: str, x: float) -> None:
     if not math.isfinite(x):
         raise InvalidValue(f"{name} must be a finite number, got {x!r}")
+
+
+def _last_step(low: float, high: float, step: float) -> float:
+    """The highest ``low + n * step`` that is <= ``high``, as Optuna computes it (in decimal,
+    so that 0.3 with step 0.1 stays 0.3). Idempotent: a high it returns is returned again."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 800  # exact for any pair of finite floats
+        d_low, d_step = decimal.Decimal(str(low)), decimal.Decimal(str(step))
+        n = (decimal.Decimal(str(high)) - d_low) // d_step
+        if float(d_low + (n + 1) * d_step) == high:  # on the grid but for float rounding
+            n += 1
+        return float(d_low + n * d_step)
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,7 @@ class FloatDistribution:
         if self.step is not None:
             if not (self.step > 0 and math.isfinite(self.step)):
                 raise InvalidValue(f"step must be a positive number, got {self.step!r}")
-            # As Optuna does: the highest value is the last step that fits in the range.
-            n = math.floor((self.high - self.low) / self.step + 1e-9)
-            object.__setattr__(self, "high", float(self.low + n * self.step))
+            object.__setattr__(self, "high", _last_step(self.low, self.high, self.step))
         object.__setattr__(self, "low", float(self.low))
         object.__setattr__(self, "high", float(self.high))
 
@@ -58,7 +69,11 @@ class FloatDistribution:
         if self.step is None:
             return True
         k = (internal - self.low) / self.step
-        return abs(k - round(k)) < 1e-8
+        if math.isinf(k):  # a step far below float resolution: every float is on the grid
+            return True
+        # Float rounding in (internal - low) / step grows with the magnitudes involved.
+        slack = 1e-8 + 1e-14 * (abs(k) + (abs(internal) + abs(self.low)) / self.step)
+        return abs(k - round(k)) <= slack
 
     def to_internal(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -137,7 +152,7 @@ class CategoricalDistribution:
         return len(self.choices) == 1
 
     def contains(self, internal: float) -> bool:
-        if math.isnan(internal):
+        if not math.isfinite(internal):
             return False
         i = int(internal)
         return i == internal and 0 <= i < len(self.choices)
@@ -149,6 +164,8 @@ class CategoricalDistribution:
                 return float(i)
             if c is None and value is None:
                 return float(i)
+            if type(c) is float and type(value) is float and math.isnan(c) and math.isnan(value):
+                return float(i)  # nan != nan, yet a NaN choice must be usable
         raise InvalidValue(f"{value!r} is not one of the choices {list(self.choices)!r}")
 
     def to_external(self, internal: float) -> ParamValue:

@@ -130,6 +130,14 @@ def _late_message(study: str, number: int) -> str:
     )
 
 
+def _fits(dist: Distribution, value: Any) -> bool:
+    try:
+        check_value("", dist, value)
+    except InvalidValue:
+        return False
+    return True
+
+
 def _user_values(values: Any, n_objectives: int) -> tuple[float, ...]:
     if values is None:
         raise InvalidValue("a COMPLETE trial needs its objective values")
@@ -181,12 +189,16 @@ class Study:
         return self.stopped or (self.n_trials is not None and self.fresh >= self.n_trials)
 
     def is_done(self) -> bool:
-        """No trial will ever be handed out again."""
-        return self.budget_spent() and not self.waiting and not self.view.running
+        """No trial will ever be handed out again, and none is running."""
+        if self.view.running:
+            return False
+        return self.stopped or (self.budget_spent() and not self.waiting)
 
     # ---- commands -----------------------------------------------------------------
     def ask(self, worker: str, *, request_id: str | None, now: float) -> Result:
         running = len(self.view.running)
+        if self.stopped:  # as Optuna's study.stop(): waiting trials are not started either
+            return [], Done("stopped")
         if self.waiting:
             if self.settings.max_concurrent and running >= self.settings.max_concurrent:
                 return [], Wait(WAIT_SECONDS)
@@ -197,7 +209,7 @@ class Study:
             if self.view.running:
                 # A running trial may yet fail and be retried: stay around for it.
                 return [], Wait(WAIT_SECONDS)
-            return [], Done("stopped" if self.stopped else "budget spent")
+            return [], Done("budget spent")
         elif self.settings.max_concurrent and running >= self.settings.max_concurrent:
             return [], Wait(WAIT_SECONDS)
         else:
@@ -209,7 +221,12 @@ class Study:
         todo = {k: d for k, d in space.items() if k not in fixed}
         sampled = self.sampler.sample_relative(self.view, record, todo) if todo else {}
         params = {**fixed, **sampled}
-        dists.update({k: space[k] for k in params if k in space})
+        dists.update({k: space[k] for k in sampled})
+        for k, v in fixed.items():
+            # An enqueued value outside the space gets no distribution: a suggest for it
+            # then samples a value that fits, instead of handing out one no tell accepts.
+            if k not in dists and k in space and _fits(space[k], v):
+                dists[k] = space[k]
         event = ev.TrialStarted(
             self.name, request_id, now, record.number, worker, params, dists
         )
@@ -487,8 +504,6 @@ class Study:
         elif isinstance(e, ev.LateTellRecorded):
             record = self.trial(e.number)
             record.late_tells += 1
-            if e.values is not None:
-                record.user_attrs.setdefault("late_values", list(e.values))
         elif isinstance(e, ev.StudyStopped):
             self.stopped = True
         elif isinstance(e, ev.BudgetSet):

@@ -39,7 +39,7 @@ def _unpack(data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BadMessage(f"message must be a map, got {type(obj).__name__}")
     v = obj.get("v")
-    if v != PROTOCOL_VERSION:
+    if type(v) is not int or v != PROTOCOL_VERSION:  # True and 1.0 equal 1 in Python
         raise BadMessage(
             f"protocol version {v!r} is not supported; this side speaks version {PROTOCOL_VERSION}"
         )

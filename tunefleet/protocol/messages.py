@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
 
 PROTOCOL_VERSION = 1
 
@@ -98,6 +98,12 @@ class Report(_Envelope):
     steps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
     values: list[float] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _paired(self) -> Report:
+        if len(self.steps) != len(self.values):
+            raise ValueError(f"{len(self.steps)} steps but {len(self.values)} values")
+        return self
+
 
 class Tell(_Envelope):
     kind: Literal["tell"] = "tell"
@@ -130,11 +136,19 @@ class AddTrial(_Envelope):
     values: list[float] | None = None
     params: dict[str, ParamValue] = Field(default_factory=dict)
     distributions: dict[str, WireDist] = Field(default_factory=dict)
-    steps: list[int] = Field(default_factory=list)
+    steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     intermediate: list[float] = Field(default_factory=list)
     user_attrs: dict[str, Any] | None = None
     constraints: list[float] | None = None
     started_at: float | None = None
+
+    @model_validator(mode="after")
+    def _paired(self) -> AddTrial:
+        if len(self.steps) != len(self.intermediate):
+            raise ValueError(
+                f"{len(self.steps)} steps but {len(self.intermediate)} intermediate values"
+            )
+        return self
 
 
 class Query(_Envelope):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -49,13 +50,21 @@ class PercentilePruner(Pruner):
         k = -(-(base - self.n_warmup_steps) // self.interval_steps)
         return self.n_warmup_steps + k * self.interval_steps
 
+    def _first_in_interval(self, step: int, steps: Iterable[int]) -> bool:
+        """Whether ``step`` is the first reported step at or after its interval's start
+        (Optuna's rule: a trial reporting only odd steps is still checked every interval)."""
+        w, i = self.n_warmup_steps, self.interval_steps
+        start = (step - w) // i * i + w
+        previous = max((s for s in steps if s != step), default=-1)
+        return previous < start
+
     def on_report(
         self, view: StudyView, trial: TrialRecord, step: int, value: float
     ) -> PruneDecision:
         nxt = self._next_check(step)
         if view.n_complete < self.n_startup_trials or step < self.n_warmup_steps:
             return PruneDecision(False, next_step=None)
-        if (step - self.n_warmup_steps) % self.interval_steps != 0:
+        if not self._first_in_interval(step, trial.intermediate):
             return PruneDecision(False, next_step=nxt)
         others = view.step_values(step)
         if len(others) < self.n_min_trials:
