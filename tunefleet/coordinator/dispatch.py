@@ -173,7 +173,7 @@ class Dispatcher:
         study = self.studies.get(req.study)
         if len(req.steps) != len(req.values):
             raise InvalidValue("a report needs as many steps as values")
-        values = dict(zip(req.steps, req.values))
+        values = dict(zip(req.steps, req.values, strict=False))
         events, reply = study.report(req.trial, values, request_id=req.request_id, now=now)
         return events, wire_reply(reply, req.request_id, req.study)
 
@@ -218,7 +218,7 @@ class Dispatcher:
             values=req.values,
             params=req.params,
             distributions=convert.dists_from_wire(req.distributions),
-            intermediate=dict(zip(req.steps, req.intermediate)),
+            intermediate=dict(zip(req.steps, req.intermediate, strict=False)),
             user_attrs=req.user_attrs,
             constraints=req.constraints,
             started_at=req.started_at,

@@ -14,7 +14,7 @@ def _feasible(r: TrialRecord) -> bool:
 
 def _signed(r: TrialRecord, directions: Sequence[Direction]) -> tuple[float, ...]:
     assert r.values is not None
-    return tuple(v if d == Direction.MINIMIZE else -v for v, d in zip(r.values, directions))
+    return tuple(v if d == Direction.MINIMIZE else -v for v, d in zip(r.values, directions, strict=False))
 
 
 def best_trials(trials: Iterable[TrialRecord], directions: Sequence[Direction]) -> list[TrialRecord]:
@@ -31,7 +31,7 @@ def best_trials(trials: Iterable[TrialRecord], directions: Sequence[Direction]) 
     front = []
     for p, r in points:
         dominated = any(
-            all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
+            all(a <= b for a, b in zip(q, p, strict=False)) and any(a < b for a, b in zip(q, p, strict=False))
             for q, _ in points
         )
         if not dominated:

@@ -15,12 +15,26 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any
 
 from tunefleet.core import events as ev
 from tunefleet.core.distributions import Distribution, ParamValue, check_value
 from tunefleet.core.history import StudyView
+from tunefleet.core.replies import (  # noqa: F401 - re-exported: the study's vocabulary
+    Accepted,
+    Done,
+    PruneAnswer,
+    PruneDecision,
+    PrunerLike,
+    Refused,
+    Reply,
+    Result,
+    SamplerLike,
+    Suggested,
+    TrialAssigned,
+    Wait,
+    reply_of,
+)
 from tunefleet.core.settings import StudySettings
 from tunefleet.core.trial import FailReason, TrialRecord, TrialState, move
 from tunefleet.errors import (
@@ -32,102 +46,6 @@ from tunefleet.errors import (
 )
 
 WAIT_SECONDS = 0.5  # how long a worker told to wait should wait before asking again
-
-
-# ---- what samplers and pruners look like to the core ----------------------------------
-class SamplerLike(Protocol):
-    def infer_relative_search_space(
-        self, view: StudyView, trial: TrialRecord
-    ) -> dict[str, Distribution]: ...
-
-    def sample_relative(
-        self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
-    ) -> dict[str, ParamValue]: ...
-
-    def sample_independent(
-        self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
-    ) -> ParamValue: ...
-
-
-@dataclass(frozen=True)
-class PruneDecision:
-    prune: bool
-    rung: int | None = None
-    next_step: int | None = None  # the next step at which the decision could change
-
-
-class PrunerLike(Protocol):
-    def on_report(
-        self, view: StudyView, trial: TrialRecord, step: int, value: float
-    ) -> PruneDecision: ...
-
-
-# ---- replies ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrialAssigned:
-    number: int
-    params: dict[str, ParamValue]
-    distributions: dict[str, Distribution]
-
-
-@dataclass(frozen=True)
-class Wait:
-    retry_after: float
-
-
-@dataclass(frozen=True)
-class Done:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Suggested:
-    value: ParamValue
-
-
-@dataclass(frozen=True)
-class PruneAnswer:
-    prune: bool
-    next_step: int | None = None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    number: int | None = None
-
-
-@dataclass(frozen=True)
-class Refused:
-    code: str
-    message: str
-
-
-Reply = Union[TrialAssigned, Wait, Done, Suggested, PruneAnswer, Accepted, Refused]
-Result = tuple[list[ev.Event], Reply]
-
-
-def reply_of(event: ev.Event) -> Reply | None:
-    """The answer a request got when it caused ``event`` (for idempotent replays)."""
-    if isinstance(event, ev.TrialStarted):
-        return TrialAssigned(event.number, dict(event.params), dict(event.distributions))
-    if isinstance(event, ev.ParamSuggested):
-        return Suggested(event.value)
-    if isinstance(event, ev.IntermediateReported):
-        return PruneAnswer(event.prune, event.next_step)
-    if isinstance(event, (ev.TrialFinished, ev.TrialEnqueued, ev.TrialAdded)):
-        return Accepted(event.number)
-    if isinstance(event, (ev.StudyCreated, ev.StudyStopped, ev.BudgetSet)):
-        return Accepted()
-    if isinstance(event, ev.LateTellRecorded):
-        return Refused(TrialFinishedError.code, _late_message(event.study, event.number))
-    return None
-
-
-def _late_message(study: str, number: int) -> str:
-    return (
-        f"trial {number} of study {study!r} had already ended when this tell arrived; "
-        "the late result is noted on the trial and nothing else changed"
-    )
 
 
 def _fits(dist: Distribution, value: Any) -> bool:

@@ -73,6 +73,7 @@ class Journal:
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
             elif int(row[0]) != FORMAT:
+                self.close()  # release the lock, or the next open would say "in use"
                 raise JournalError(
                     f"the journal {self.path} has format {row[0]}; this tunefleet reads {FORMAT}"
                 )

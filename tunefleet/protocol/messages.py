@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 PROTOCOL_VERSION = 1
 
@@ -48,7 +57,7 @@ class CategoricalDist(_Model):
     choices: list[ParamValue] = Field(min_length=1)
 
 
-WireDist = Annotated[Union[FloatDist, IntDist, CategoricalDist], Field(discriminator="type")]
+WireDist = Annotated[FloatDist | IntDist | CategoricalDist, Field(discriminator="type")]
 
 
 class Plugin(_Model):
@@ -166,19 +175,8 @@ class SetBudget(_Envelope):
 
 
 Request = Annotated[
-    Union[
-        CreateStudy,
-        Ask,
-        Suggest,
-        Report,
-        Tell,
-        Heartbeat,
-        Enqueue,
-        AddTrial,
-        Query,
-        StopStudy,
-        SetBudget,
-    ],
+    CreateStudy | Ask | Suggest | Report | Tell | Heartbeat | Enqueue | AddTrial | Query
+    | StopStudy | SetBudget,
     Field(discriminator="kind"),
 ]
 
@@ -235,16 +233,7 @@ class ErrorReply(_Envelope):
 
 
 Reply = Annotated[
-    Union[
-        TrialReply,
-        WaitReply,
-        DoneReply,
-        ValueReply,
-        PruneReply,
-        OkReply,
-        StudyReply,
-        DataReply,
-        ErrorReply,
-    ],
+    TrialReply | WaitReply | DoneReply | ValueReply | PruneReply
+    | OkReply | StudyReply | DataReply | ErrorReply,
     Field(discriminator="kind"),
 ]

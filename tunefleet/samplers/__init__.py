@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunefleet.registry import build
 from tunefleet.samplers.base import Sampler
 from tunefleet.samplers.random import RandomSampler
-from tunefleet.registry import build
 
 SAMPLERS: dict[str, type[Sampler]] = {"random": RandomSampler}
 
