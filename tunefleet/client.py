@@ -15,12 +15,8 @@ transport, exactly as a fleet would.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
 import socket
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +31,7 @@ from tunefleet.core.trial import FrozenTrial, TrialState
 from tunefleet.errors import ConfigError, TunefleetError
 from tunefleet.protocol import messages as m
 from tunefleet.registry import spec_of
-from tunefleet.worker.loop import Outcome, execute, run_worker, tell_request
+from tunefleet.worker.loop import Outcome, execute, tell_request
 from tunefleet.worker.rpc import InProcessTransport, Rpc
 from tunefleet.worker.trial import Trial, new_request_id
 
@@ -311,12 +307,18 @@ class Study:
         if isinstance(catch, type):
             catch = (catch,)
         catch_t = tuple(catch)
-        if n_workers == 1 or isinstance(self._backend, _Remote) and n_workers == 1:
+        if n_workers == 1:
             self._optimize_here(func, n_trials, timeout, catch_t, callbacks or ())
         elif isinstance(self._backend, _InProcess):
-            _optimize_forked(self, func, n_trials, timeout, n_workers)
+            from tunefleet.launch.forked import optimize_local
+
+            optimize_local(self._backend.coordinator, self.study_name, func,
+                           n_trials=n_trials, timeout=timeout, n_workers=n_workers)
         else:
-            _optimize_remote_forked(self, func, n_trials, timeout, n_workers)
+            from tunefleet.launch.forked import optimize_remote
+
+            optimize_remote(self._backend.url, self._backend.namespace, self.study_name, func,
+                            n_trials=n_trials, timeout=timeout, n_workers=n_workers)
 
     def _optimize_here(
         self,
@@ -351,125 +353,6 @@ class Study:
                     cb(self, frozen)
             if outcome.exc is not None and not isinstance(outcome.exc, catch):
                 raise outcome.exc
-
-
-# ---- several worker processes ----------------------------------------------------------------
-def _quiet_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def _local_worker_main(path: str, study: str, func: Callable[[Trial], Any], index: int) -> None:
-    from tunefleet.transport.local import LocalWorkerTransport
-
-    stop = threading.Event()
-    _quiet_signals(stop)
-    rpc = Rpc(LocalWorkerTransport(path), timeout=10.0, give_up_after=120.0)
-    try:
-        run_worker(rpc, study, func, heartbeat=1.0, stop=stop,
-                   worker_id=f"{socket.gethostname()}:{os.getpid()}/w{index}")
-    except TunefleetError as exc:
-        log.error("worker %d stopped: %s", index, exc)
-    finally:
-        rpc.close()
-
-
-def _optimize_forked(
-    study: Study, func: Callable[[Trial], Any], n_trials: int | None, timeout: float | None,
-    n_workers: int,
-) -> None:
-    from tunefleet.transport.local import LocalCoordinatorTransport
-
-    backend = study._backend
-    assert isinstance(backend, _InProcess)
-    coordinator = backend.coordinator
-    core = coordinator.studies.get(study.study_name)
-    previous = core.n_trials
-    if n_trials is not None:
-        study.set_budget(core.fresh + n_trials)
-    with tempfile.TemporaryDirectory(prefix="tunefleet-") as tmp:
-        path = str(Path(tmp) / "coordinator.sock")
-        transport = LocalCoordinatorTransport(path)
-        ctx = multiprocessing.get_context("fork")
-        procs = [
-            ctx.Process(target=_local_worker_main, args=(path, study.study_name, func, i),
-                        daemon=True)
-            for i in range(n_workers)
-        ]
-        for p in procs:
-            p.start()
-        coordinator.transport = transport
-        deadline = None if timeout is None else time.monotonic() + timeout
-        stop = threading.Event()
-        try:
-            while any(p.is_alive() for p in procs):
-                if deadline is not None and time.monotonic() >= deadline:
-                    deadline = None
-                    study.set_budget(core.fresh)  # start nothing new; let running trials end
-                coordinator.step(0.05)
-        except KeyboardInterrupt:
-            stop.set()
-            for p in procs:
-                p.terminate()
-            raise
-        finally:
-            for p in procs:
-                p.join(timeout=5)
-            coordinator.transport = None
-            transport.close()
-            if n_trials is not None or timeout is not None:
-                study.set_budget(previous)
-
-
-def _remote_worker_main(url: str, namespace: str, study: str, func: Callable[[Trial], Any],
-                        max_trials: int | None) -> None:
-    from tunefleet.transport.amqp import AmqpWorkerTransport
-    from tunefleet.transport.topology import Topology
-
-    stop = threading.Event()
-    _quiet_signals(stop)
-    rpc = Rpc(AmqpWorkerTransport(url, Topology(namespace)), timeout=10.0)
-    try:
-        run_worker(rpc, study, func, stop=stop, max_trials=max_trials)
-    finally:
-        rpc.close()
-
-
-def _optimize_remote_forked(
-    study: Study, func: Callable[[Trial], Any], n_trials: int | None, timeout: float | None,
-    n_workers: int,
-) -> None:
-    backend = study._backend
-    assert isinstance(backend, _Remote)
-    shares = [None] * n_workers if n_trials is None else [
-        n_trials // n_workers + (1 if i < n_trials % n_workers else 0) for i in range(n_workers)
-    ]
-    ctx = multiprocessing.get_context("fork")
-    procs = [
-        ctx.Process(target=_remote_worker_main,
-                    args=(backend.url, backend.namespace, study.study_name, func, share),
-                    daemon=True)
-        for share in shares if share != 0
-    ]
-    for p in procs:
-        p.start()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        for p in procs:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            p.join(left)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: the worker tells its trial as preempted, then exits
-        for p in procs:
-            p.join(30)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
-        raise
 
 
 # ---- entry points --------------------------------------------------------------------------
@@ -528,14 +411,25 @@ def load_study(
     *,
     journal: str | os.PathLike[str] | None = None,
     broker: str | None = None,
+    sampler: PluginArg = None,
+    pruner: PluginArg = None,
     namespace: str = "tunefleet",
     timeout: float = 30.0,
 ) -> Study:
-    """An existing study, from its journal file (in-process) or its coordinator (remote)."""
+    """An existing study, from its journal file (in-process) or its coordinator (remote).
+
+    ``sampler``/``pruner``, if given, are used for the study's trials from now on.
+    """
     if journal is None and broker is None:
         raise ConfigError("load_study needs journal= (a file) or broker= (a coordinator's broker)")
     backend = _backend(journal, broker, namespace, timeout)
     try:
+        if sampler is not None or pruner is not None:
+            backend.rpc.call(m.Configure(
+                request_id=new_request_id(), study=study_name,
+                sampler=None if sampler is None else _plugin("sampler", sampler, "random"),
+                pruner=None if pruner is None else _plugin("pruner", pruner, "nop"),
+            ))
         info = backend.info(study_name)
     except TunefleetError:
         backend.close()

@@ -251,3 +251,23 @@ def test_fixed_trial_runs_an_objective_without_a_study() -> None:
     with pytest.raises(ValueError, match="no value for parameter 'n'"):
         quadratic(tunefleet.FixedTrial({"x": 2.0}))
     assert math.isclose(quadratic(tunefleet.FixedTrial({"x": 0.0, "n": 8, "act": "relu"})), 13.0)
+
+
+def test_load_study_with_another_sampler_and_pruner(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    study = tunefleet.create_study("p", journal=path)
+    study.optimize(quadratic, n_trials=3)
+    study.close()
+    again = tunefleet.load_study("p", journal=path, sampler=tunefleet.RandomSampler(seed=99),
+                                 pruner=tunefleet.MedianPruner(n_startup_trials=2))
+    assert again._settings.sampler.options == {"seed": 99}
+    assert again._settings.pruner.name == "median"
+    again.optimize(quadratic, n_trials=2)
+    again.close()
+    reopened = tunefleet.load_study("p", journal=path)
+    assert reopened._settings.pruner.options["n_startup_trials"] == 2, "journaled, replayed"
+    assert len(reopened.trials) == 5
+    reopened.close()
+    with pytest.raises(tunefleet.ConfigError, match="unknown sampler 'nope'"):
+        tunefleet.load_study("p", journal=path, sampler="nope")
+    tunefleet.load_study("p", journal=path).close()  # the failed load released the journal

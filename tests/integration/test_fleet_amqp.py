@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from tunefleet.transport.amqp import AmqpWorkerTransport, queue_depth
 
 from tests.integration.fleet import (
     cli_env,
@@ -23,7 +24,6 @@ from tests.integration.fleet import (
 from tunefleet.core.trial import TrialState
 from tunefleet.protocol import codec
 from tunefleet.protocol import messages as m
-from tunefleet.transport.amqp import AmqpWorkerTransport, queue_depth
 from tunefleet.transport.topology import Topology
 
 pytestmark = pytest.mark.broker

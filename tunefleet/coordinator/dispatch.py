@@ -16,14 +16,16 @@ from typing import Any
 
 from tunefleet import convert
 from tunefleet.coordinator.leases import Leases
-from tunefleet.coordinator.studies import Studies, build_study
+from tunefleet.coordinator.studies import Studies, build_study, rebuild_plugins
 from tunefleet.core import events as ev
 from tunefleet.core import study as core
 from tunefleet.core.best import best_trials
-from tunefleet.core.settings import StudySettings
+from tunefleet.core.settings import PluginSpec, StudySettings
 from tunefleet.core.trial import FailReason, TrialState
 from tunefleet.errors import InvalidValue, StudyExists, TunefleetError
 from tunefleet.protocol import messages as m
+from tunefleet.pruners import make_pruner
+from tunefleet.samplers import make_sampler
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class Dispatcher:
             "query": self._query,
             "stop_study": self._stop,
             "set_budget": self._set_budget,
+            "configure": self._configure,
         }
 
     # ---- entry points ------------------------------------------------------------------
@@ -245,10 +248,25 @@ class Dispatcher:
         events, reply = self.studies.get(req.study).stop(request_id=req.request_id, now=now)
         return events, wire_reply(reply, req.request_id, req.study)
 
+    def _configure(self, req: m.Configure, now: float) -> Handled:
+        study = self.studies.get(req.study)
+        sampler, pruner = _spec(req.sampler), _spec(req.pruner)
+        if sampler is not None:
+            make_sampler(sampler.name, sampler.options)  # ConfigError before anything changes
+        if pruner is not None:
+            make_pruner(pruner.name, pruner.options)
+        events, reply = study.set_plugins(sampler, pruner, request_id=req.request_id, now=now)
+        rebuild_plugins(study)
+        return events, wire_reply(reply, req.request_id, req.study)
+
     def _set_budget(self, req: m.SetBudget, now: float) -> Handled:
         study = self.studies.get(req.study)
         events, reply = study.set_budget(req.n_trials, request_id=req.request_id, now=now)
         return events, wire_reply(reply, req.request_id, req.study)
+
+
+def _spec(plugin: m.Plugin | None) -> PluginSpec | None:
+    return None if plugin is None else PluginSpec(plugin.name, dict(plugin.options))
 
 
 def study_info(study: core.Study) -> dict[str, Any]:

@@ -17,6 +17,13 @@ def build_study(name: str, settings: StudySettings) -> Study:
     return Study(name, settings, sampler, pruner)
 
 
+def rebuild_plugins(study: Study) -> None:
+    """Build the sampler and pruner objects its settings now name (after PluginsSet)."""
+    s = study.settings
+    study.sampler = make_sampler(s.sampler.name, s.sampler.options)
+    study.pruner = make_pruner(s.pruner.name, s.pruner.options)
+
+
 class Studies:
     def __init__(self) -> None:
         self.by_name: dict[str, Study] = {}
@@ -36,4 +43,7 @@ class Studies:
         if isinstance(event, ev.StudyCreated):
             self.by_name[event.study] = build_study(event.study, event.settings)
         else:
-            self.get(event.study).apply(event)
+            study = self.get(event.study)
+            study.apply(event)
+            if isinstance(event, ev.PluginsSet):
+                rebuild_plugins(study)

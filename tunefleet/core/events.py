@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Union
 
 from tunefleet.core import distributions as dists
 from tunefleet.core.distributions import Distribution, ParamValue
-from tunefleet.core.settings import StudySettings
+from tunefleet.core.settings import PluginSpec, StudySettings
 from tunefleet.core.trial import FailReason, TrialState
 
 
@@ -132,6 +132,18 @@ class BudgetSet:
 
 
 @dataclass(frozen=True)
+class PluginsSet:
+    """The sampler and/or pruner used from now on (``load_study(..., sampler=...)``)."""
+
+    code: ClassVar[int] = 12
+    study: str
+    request_id: str | None
+    at: float
+    sampler: PluginSpec | None = None
+    pruner: PluginSpec | None = None
+
+
+@dataclass(frozen=True)
 class LateTellRecorded:
     """A tell for a trial that had already ended; kept on the record, changes nothing else."""
 
@@ -175,6 +187,7 @@ Event = Union[
     BudgetSet,
     LateTellRecorded,
     TrialAdded,
+    PluginsSet,
 ]
 
 BY_CODE: dict[int, type[Any]] = {
@@ -191,6 +204,7 @@ BY_CODE: dict[int, type[Any]] = {
         BudgetSet,
         LateTellRecorded,
         TrialAdded,
+        PluginsSet,
     )
 }
 
@@ -198,7 +212,7 @@ BY_CODE: dict[int, type[Any]] = {
 def _plain(name: str, value: Any) -> Any:
     if value is None:
         return None
-    if name == "settings":
+    if name == "settings" or name in ("sampler", "pruner"):
         return value.to_dict()
     if name == "distributions":
         return {k: dists.to_dict(d) for k, d in value.items()}
@@ -232,6 +246,8 @@ def _typed(name: str, value: Any) -> Any:
         return None
     if name == "settings":
         return StudySettings.from_dict(value)
+    if name in ("sampler", "pruner"):
+        return PluginSpec.from_dict(value)
     if name == "distributions":
         return {k: dists.from_dict(d) for k, d in value.items()}
     if name == "distribution":

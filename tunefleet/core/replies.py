@@ -94,7 +94,7 @@ def reply_of(event: ev.Event) -> Reply | None:
         return PruneAnswer(event.prune, event.next_step)
     if isinstance(event, (ev.TrialFinished, ev.TrialEnqueued, ev.TrialAdded)):
         return Accepted(event.number)
-    if isinstance(event, (ev.StudyCreated, ev.StudyStopped, ev.BudgetSet)):
+    if isinstance(event, (ev.StudyCreated, ev.StudyStopped, ev.BudgetSet, ev.PluginsSet)):
         return Accepted()
     if isinstance(event, ev.LateTellRecorded):
         return Refused(TrialFinishedError.code, _late_message(event.study, event.number))

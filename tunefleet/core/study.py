@@ -35,7 +35,7 @@ from tunefleet.core.replies import (  # noqa: F401 - re-exported: the study's vo
     Wait,
     reply_of,
 )
-from tunefleet.core.settings import StudySettings
+from tunefleet.core.settings import PluginSpec, StudySettings
 from tunefleet.core.trial import FailReason, TrialRecord, TrialState, move
 from tunefleet.errors import (
     ConfigError,
@@ -320,6 +320,8 @@ class Study:
         out = None
         if state == TrialState.COMPLETE:
             out = _user_values(values, len(self.settings.directions))
+            if any(math.isnan(v) for v in out):  # as Optuna: a NaN result is a FAIL, not a value
+                raise InvalidValue(f"a COMPLETE trial cannot have NaN values, got {list(out)!r}")
         elif values is not None:
             raise InvalidValue(f"a {state.name} trial has no objective values")
         event = ev.TrialAdded(
@@ -345,6 +347,19 @@ class Study:
         if n_trials is not None and n_trials < 0:
             raise InvalidValue(f"n_trials must be >= 0, got {n_trials}")
         return self._emit([ev.BudgetSet(self.name, request_id, now, n_trials)])
+
+    def set_plugins(
+        self,
+        sampler: PluginSpec | None,
+        pruner: PluginSpec | None,
+        *,
+        request_id: str | None,
+        now: float,
+    ) -> Result:
+        """Use another sampler/pruner from now on; the caller rebuilds the objects after."""
+        if pruner is not None and pruner.name != "nop" and len(self.settings.directions) > 1:
+            raise ConfigError("pruning works with one objective only, so use pruner 'nop'")
+        return self._emit([ev.PluginsSet(self.name, request_id, now, sampler, pruner)])
 
     # ---- the one mutator --------------------------------------------------------------
     def apply(self, e: ev.Event) -> None:
@@ -424,6 +439,12 @@ class Study:
             record.late_tells += 1
         elif isinstance(e, ev.StudyStopped):
             self.stopped = True
+        elif isinstance(e, ev.PluginsSet):
+            self.settings = dataclasses.replace(
+                self.settings,
+                sampler=e.sampler or self.settings.sampler,
+                pruner=e.pruner or self.settings.pruner,
+            )
         elif isinstance(e, ev.BudgetSet):
             self.n_trials = e.n_trials
         else:

@@ -41,7 +41,13 @@ def _pack(event: ev.Event) -> tuple[str, int, str | None, float, bytes]:
 
 
 def _unpack(code: int, blob: bytes) -> ev.Event:
-    return ev.decode(code, msgpack.unpackb(blob, raw=False, strict_map_key=False))
+    try:
+        return ev.decode(code, msgpack.unpackb(blob, raw=False, strict_map_key=False))
+    except (KeyError, TypeError, ValueError) as exc:  # msgpack's errors are ValueErrors
+        raise JournalError(
+            f"a journal event (code {code}) cannot be read ({type(exc).__name__}: {exc}); "
+            "was the journal written by a newer tunefleet?"
+        ) from None
 
 
 class Journal:

@@ -174,9 +174,17 @@ class SetBudget(_Envelope):
     n_trials: Annotated[int, Field(ge=0)] | None
 
 
+class Configure(_Envelope):
+    """Use another sampler and/or pruner from now on."""
+
+    kind: Literal["configure"] = "configure"
+    sampler: Plugin | None = None
+    pruner: Plugin | None = None
+
+
 Request = Annotated[
     CreateStudy | Ask | Suggest | Report | Tell | Heartbeat | Enqueue | AddTrial | Query
-    | StopStudy | SetBudget,
+    | StopStudy | SetBudget | Configure,
     Field(discriminator="kind"),
 ]
 

@@ -63,6 +63,8 @@ EXAMPLES: list[ev.Event] = [
     ev.StudyStopped("s", "r9", 8.0),
     ev.BudgetSet("s", "r10", 9.0, 20),
     ev.BudgetSet("s", "r11", 9.0, None),
+    ev.PluginsSet("s", "r13", 9.5, PluginSpec("random", {"seed": 4}), None),
+    ev.PluginsSet("s", "r14", 9.6, None, PluginSpec("median", {"n_startup_trials": 2})),
     ev.LateTellRecorded("s", "r12", 10.0, 1, TrialState.COMPLETE, (3.0,)),
     ev.LateTellRecorded("s", "r13", 10.0, 1, TrialState.FAIL, None),
     ev.TrialAdded(
@@ -91,6 +93,7 @@ def test_codes_are_stable() -> None:
         9: "BudgetSet",
         10: "LateTellRecorded",
         11: "TrialAdded",
+        12: "PluginsSet",
     }
 
 

@@ -438,6 +438,7 @@ def test_add_trial_brings_in_a_finished_trial_outside_the_budget() -> None:
          "outside"),
         ({"state": S.FAIL, "values": 1.0}, "has no objective values"),
         ({"state": S.COMPLETE, "values": None}, "needs its objective values"),
+        ({"state": S.COMPLETE, "values": math.nan}, "cannot have NaN values"),
     ],
 )
 def test_add_trial_refuses_what_cannot_be_a_finished_trial(kw: dict[str, Any], match: str) -> None:
@@ -478,6 +479,35 @@ def test_several_objectives_cannot_be_pruned() -> None:
     two = StudySettings(directions=(Direction.MINIMIZE,) * 2, pruner=PluginSpec("median"))
     with pytest.raises(ConfigError, match="pruning works with one objective only"):
         Study("s", two, RandomSampler(), MedianPruner())
+
+
+def test_the_view_follows_finished_trials_past_its_first_capacity() -> None:
+    """What samplers read: columns by finished trial, NaN where a value does not apply."""
+    d = Driver()
+    xs = []
+    for i in range(150):
+        n = d.ask().number
+        xs.append(d.suggest(n, "x", X))
+        if i >= 100:
+            d.suggest(n, "c", C)
+        d.study.report(n, {0: float(i)}, **d.kw())
+        if i % 3 == 0:
+            d.tell(n, S.FAIL)
+        else:
+            d.tell(n, values=2 * xs[-1])
+    view = d.study.view
+    assert view.n_finished == 150
+    assert view.numbers().tolist() == list(range(150))
+    assert view.states().tolist() == [int(S.FAIL if i % 3 == 0 else S.COMPLETE)
+                                      for i in range(150)]
+    assert view.param("x").tolist() == xs
+    values = view.values()[:, 0].tolist()
+    assert all(math.isnan(v) if i % 3 == 0 else v == 2 * xs[i] for i, v in enumerate(values))
+    c = view.param("c").tolist()
+    assert all(math.isnan(v) for v in c[:100]) and all(v in (0.0, 1.0, 2.0) for v in c[100:])
+    assert view.intersection_space() == {"x": X}  # "c" was not used by every complete trial
+    assert sorted(view.step_values(0)) == [float(i) for i in range(150) if i % 3]
+    assert math.isnan(view.param("never")[0])
 
 
 # ---- reproducibility ---------------------------------------------------------------------------

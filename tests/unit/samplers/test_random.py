@@ -1,0 +1,145 @@
+"""RandomSampler: values inside their distributions, reproducible by (seed, trial, name)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Collection
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tunefleet.core.distributions import (
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    check_value,
+)
+from tunefleet.core.history import StudyView
+from tunefleet.core.settings import Direction
+from tunefleet.core.trial import TrialRecord, TrialState
+from tunefleet.samplers import RandomSampler
+
+VIEW = StudyView((Direction.MINIMIZE,))
+
+
+def sample(dist: Distribution, number: int = 0, name: str = "p", seed: int = 0) -> object:
+    trial = TrialRecord(number=number, state=TrialState.RUNNING)
+    return RandomSampler(seed=seed).sample_independent(VIEW, trial, name, dist)
+
+
+@st.composite
+def float_dists(draw: st.DrawFn) -> FloatDistribution:
+    kind = draw(st.sampled_from(["plain", "log", "step"]))
+    if kind == "log":
+        low = draw(st.floats(1e-8, 1e8))
+        return FloatDistribution(low, draw(st.floats(low, 1e9)), log=True)
+    low = draw(st.floats(-1e9, 1e9))
+    high = draw(st.floats(low, low + 1e9))
+    step = draw(st.floats(1e-4, 1e4)) if kind == "step" else None
+    return FloatDistribution(low, high, step=step)
+
+
+@st.composite
+def int_dists(draw: st.DrawFn) -> IntDistribution:
+    if draw(st.booleans()):
+        low = draw(st.integers(1, 2**30))
+        return IntDistribution(low, draw(st.integers(low, 2**31)), log=True)
+    low = draw(st.integers(-(2**40), 2**40))
+    high = draw(st.integers(low, low + 2**40))
+    return IntDistribution(low, high, step=draw(st.integers(1, 1000)))
+
+
+choices = st.lists(
+    st.one_of(st.text(max_size=4), st.integers(), st.floats(), st.booleans(), st.none()),
+    min_size=1,
+    max_size=6,
+).map(lambda cs: CategoricalDistribution(tuple(cs)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    dist=st.one_of(float_dists(), int_dists(), choices),
+    number=st.integers(0, 10**6),
+    name=st.text(min_size=1, max_size=10),
+    seed=st.integers(-(2**40), 2**40),
+)
+def test_values_are_inside_their_distribution(dist, number, name, seed) -> None:
+    value = sample(dist, number, name, seed)
+    check_value(name, dist, value)  # type, range, step and choice: what a tell checks
+    if isinstance(dist, IntDistribution):
+        assert type(value) is int
+    elif isinstance(dist, FloatDistribution):
+        assert type(value) is float
+    else:
+        assert any(type(value) is type(c) and (value == c or value != value) for c in dist.choices)
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        FloatDistribution(-3.0, 5.0),
+        FloatDistribution(1e-5, 1.0, log=True),
+        FloatDistribution(0.0, 1.0, step=0.125),
+        IntDistribution(-10, 10, step=3),
+        IntDistribution(1, 1024, log=True),
+        CategoricalDistribution(("a", 1, 2.5, True, None)),
+    ],
+)
+def test_same_seed_trial_and_name_give_the_same_value(dist: Distribution) -> None:
+    assert sample(dist, 17, "lr", 3) == sample(dist, 17, "lr", 3)
+    # ... whichever sampler object asks, and whatever it sampled before
+    sampler = RandomSampler(seed=3)
+    trial = TrialRecord(number=17, state=TrialState.RUNNING)
+    for other in range(5):
+        sampler.sample_independent(VIEW, TrialRecord(number=other, state=TrialState.RUNNING),
+                                   "lr", dist)
+    assert sampler.sample_independent(VIEW, trial, "lr", dist) == sample(dist, 17, "lr", 3)
+
+
+def test_different_trials_names_and_seeds_give_different_values() -> None:
+    x = FloatDistribution(0.0, 1.0)
+    by_trial = [sample(x, n) for n in range(50)]
+    assert len(set(by_trial)) == 50
+    assert len({sample(x, 0, name) for name in ("a", "b", "c", "lr", "momentum")}) == 5
+    assert len({sample(x, 0, "p", seed) for seed in range(20)}) == 20
+
+
+def test_a_float_range_is_covered_uniformly() -> None:
+    values = [sample(FloatDistribution(-3.0, 5.0), n) for n in range(2000)]
+    assert min(values) < -2.9 and max(values) > 4.9
+    assert abs(statistics.mean(values) - 1.0) < 0.2
+
+
+def test_log_scales_are_sampled_on_the_log_scale() -> None:
+    floats = [sample(FloatDistribution(1e-3, 1e3, log=True), n) for n in range(2000)]
+    below_one = sum(v < 1.0 for v in floats) / len(floats)
+    assert 0.45 < below_one < 0.55  # uniform on a linear scale would give 0.001
+    assert abs(statistics.mean(math.log10(v) for v in floats)) < 0.2
+    ints = [sample(IntDistribution(1, 1000, log=True), n) for n in range(2000)]
+    assert 0.4 < sum(v <= 31 for v in ints) / len(ints) < 0.6
+    assert min(ints) == 1 and max(ints) > 900
+
+
+@pytest.mark.parametrize(
+    ("dist", "expected"),
+    [
+        (FloatDistribution(0.0, 1.0, step=0.25), {0.0, 0.25, 0.5, 0.75, 1.0}),
+        (FloatDistribution(0.0, 1.0, step=0.3), {0.0, 0.3, 0.6, 0.9}),
+        (IntDistribution(0, 10, step=5), {0, 5, 10}),
+        (IntDistribution(-3, 4, step=3), {-3, 0, 3}),
+        (IntDistribution(1, 4, log=True), {1, 2, 3, 4}),
+        (IntDistribution(7, 7), {7}),
+        (CategoricalDistribution(("a", None, False, 0)), ("a", None, False, 0)),
+    ],
+)
+def test_every_step_and_choice_is_reached_and_nothing_else(
+    dist: Distribution, expected: Collection[object]
+) -> None:
+    def key(v: object) -> tuple[type, object]:  # False and 0 differ; 0.6 and 0.6000000001 not
+        return type(v), round(v, 9) if isinstance(v, float) else v
+
+    seen = {key(sample(dist, n)) for n in range(400)}
+    assert seen == {key(v) for v in expected}
