@@ -83,6 +83,13 @@ class _InProcess:
     def trials(self, name: str) -> list[FrozenTrial]:
         return [FrozenTrial.of(r) for r in self.coordinator.studies.get(name).trials]
 
+    def trial(self, name: str, number: int) -> FrozenTrial:
+        return FrozenTrial.of(self.coordinator.studies.get(name).trial(number))
+
+    def best(self, name: str) -> list[FrozenTrial]:
+        study = self.coordinator.studies.get(name)
+        return [FrozenTrial.of(r) for r in _best_trials(study.trials, study.settings.directions)]
+
     def info(self, name: str) -> dict[str, Any]:
         from tunefleet.coordinator.dispatch import study_info
 
@@ -107,6 +114,15 @@ class _Remote:
 
     def trials(self, name: str) -> list[FrozenTrial]:
         reply = self.rpc.call(m.Query(request_id=new_request_id(), study=name, what="trials"))
+        return [convert.trial_from_data(d) for d in reply.data]
+
+    def trial(self, name: str, number: int) -> FrozenTrial:
+        reply = self.rpc.call(m.Query(request_id=new_request_id(), study=name, what="trial",
+                                      number=number))
+        return convert.trial_from_data(reply.data)
+
+    def best(self, name: str) -> list[FrozenTrial]:
+        reply = self.rpc.call(m.Query(request_id=new_request_id(), study=name, what="best"))
         return [convert.trial_from_data(d) for d in reply.data]
 
     def info(self, name: str) -> dict[str, Any]:
@@ -149,16 +165,8 @@ class Study:
 
     @property
     def best_trials(self) -> list[FrozenTrial]:
-        """The Pareto front (several objectives) or the best trial (one)."""
-        from tunefleet.core.trial import TrialRecord
-
-        records = [
-            TrialRecord(number=t.number, state=t.state, values=t.values,
-                        constraints=t.constraints)
-            for t in self.trials
-        ]
-        by_number = {t.number: t for t in self.trials}
-        return [by_number[r.number] for r in _best_trials(records, self._settings.directions)]
+        """The Pareto front (several objectives) or the best trial (one); feasible trials only."""
+        return self._backend.best(self.study_name)
 
     @property
     def best_trial(self) -> FrozenTrial:
@@ -233,7 +241,7 @@ class Study:
             req = m.Tell(request_id=new_request_id(), study=self.study_name, trial=number,
                          state=names[state], values=vals)  # type: ignore[arg-type]
         self._rpc.call(req)
-        return next(t for t in self.trials if t.number == number)
+        return self._backend.trial(self.study_name, number)
 
     def enqueue_trial(
         self, params: Mapping[str, ParamValue], user_attrs: Mapping[str, Any] | None = None
@@ -348,7 +356,7 @@ class Study:
             self._rpc.call(tell_request(self.study_name, trial, outcome))
             done += 1
             if callbacks:
-                frozen = next(t for t in self.trials if t.number == trial.number)
+                frozen = self._backend.trial(self.study_name, trial.number)
                 for cb in callbacks:
                     cb(self, frozen)
             if outcome.exc is not None and not isinstance(outcome.exc, catch):

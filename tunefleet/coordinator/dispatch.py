@@ -237,6 +237,8 @@ class Dispatcher:
             data = study_info(study)
         elif req.what == "trials":
             data = [convert.trial_to_data(r) for r in study.trials]
+        elif req.what == "trial":
+            data = convert.trial_to_data(study.trial(req.number if req.number is not None else -1))
         else:
             data = [
                 convert.trial_to_data(r)

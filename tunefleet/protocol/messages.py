@@ -161,8 +161,11 @@ class AddTrial(_Envelope):
 
 
 class Query(_Envelope):
+    """Read a study: its settings and counts, its trials, its best, or one trial by number."""
+
     kind: Literal["query"] = "query"
-    what: Literal["info", "trials", "best"]
+    what: Literal["info", "trials", "best", "trial"]
+    number: TrialNumber | None = None
 
 
 class StopStudy(_Envelope):
