@@ -81,6 +81,7 @@ class IntermediateReported:
     values: dict[int, float]
     prune: bool
     next_step: int | None = None
+    rung: int | None = None  # the highest rung the trial has reached (successive halving)
 
 
 @dataclass(frozen=True)

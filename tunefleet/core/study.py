@@ -193,7 +193,8 @@ class Study:
             seen = dataclasses.replace(record, intermediate={**record.intermediate, **clean})
             decision = self.pruner.on_report(self.view, seen, step, clean[step])
         event = ev.IntermediateReported(
-            self.name, request_id, now, number, clean, decision.prune, decision.next_step
+            self.name, request_id, now, number, clean, decision.prune, decision.next_step,
+            decision.rung,
         )
         return self._emit([event])
 
@@ -382,7 +383,10 @@ class Study:
             record.params[e.name] = e.value
             record.distributions[e.name] = e.distribution
         elif isinstance(e, ev.IntermediateReported):
-            self.trial(e.number).intermediate.update(e.values)
+            record = self.trial(e.number)
+            record.intermediate.update(e.values)
+            if e.rung is not None:
+                record.rung = e.rung
         elif isinstance(e, ev.TrialFinished):
             record = self.trial(e.number)
             move(record, e.state)

@@ -83,6 +83,7 @@ class TrialRecord:
     retry_of: int | None = None
     attempt: int = 0
     late_tells: int = 0
+    rung: int | None = None  # the highest rung reached, as the pruner decided it
 
 
 @dataclass(frozen=True)
