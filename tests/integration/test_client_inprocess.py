@@ -271,3 +271,30 @@ def test_load_study_with_another_sampler_and_pruner(tmp_path: Path) -> None:
     with pytest.raises(tunefleet.ConfigError, match="unknown sampler 'nope'"):
         tunefleet.load_study("p", journal=path, sampler="nope")
     tunefleet.load_study("p", journal=path).close()  # the failed load released the journal
+
+
+def test_reports_between_decisions_travel_together_and_none_is_lost() -> None:
+    sent: list[int] = []
+
+    def objective(trial: tunefleet.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(20):
+            trial.report(x + step, step)
+            if trial.should_prune():
+                sent.append(trial.reports_sent)
+                raise tunefleet.TrialPruned()
+        sent.append(trial.reports_sent)
+        return x
+
+    study = tunefleet.create_study(
+        pruner=tunefleet.PercentilePruner(percentile=50, n_startup_trials=2, interval_steps=5)
+    )
+    study.optimize(objective, n_trials=12)
+    for t in study.trials:
+        last = max(t.intermediate_values)
+        assert sorted(t.intermediate_values) == list(range(last + 1)), "every value recorded"
+    after_startup = sent[2:]
+    assert max(after_startup) <= 5, "one report per decision step (0, 5, 10, 15), not 20"
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    for t in pruned:
+        assert t.value == t.intermediate_values[max(t.intermediate_values)]

@@ -192,6 +192,7 @@ class Dispatcher:
             constraints=req.constraints,
             reason=None if req.reason is None else FailReason(req.reason),
             message=req.message,
+            intermediate=dict(zip(req.steps, req.intermediate, strict=True)),
             request_id=req.request_id,
             now=now,
         )

@@ -99,6 +99,7 @@ class TrialFinished:
     constraints: tuple[float, ...] | None = None
     reason: FailReason | None = None
     message: str | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)  # reports sent with the tell
 
 
 @dataclass(frozen=True)

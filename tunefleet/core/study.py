@@ -210,6 +210,7 @@ class Study:
         constraints: Any = None,
         reason: FailReason | None = None,
         message: str | None = None,
+        intermediate: Mapping[int, float] | None = None,
         request_id: str | None,
         now: float,
     ) -> Result:
@@ -242,8 +243,11 @@ class Study:
                 state, reason = TrialState.FAIL, FailReason.NAN
                 message = message or f"the objective returned {list(out_values)!r}"
                 out_values = None
-        elif state == TrialState.PRUNED and record.intermediate:
-            out_values = (record.intermediate[max(record.intermediate)],)
+        held = {int(k): float(v) for k, v in (intermediate or {}).items()
+                if k not in record.intermediate}
+        reported = {**record.intermediate, **held}
+        if state == TrialState.PRUNED and reported:
+            out_values = (reported[max(reported)],)
             if len(self.settings.directions) != 1:
                 out_values = None
         if state == TrialState.FAIL and reason is None:
@@ -262,6 +266,7 @@ class Study:
             cons,
             reason if state == TrialState.FAIL else None,
             message,
+            held,
         )
         events: list[ev.Event] = [finished]
         if state == TrialState.FAIL and reason is not None:
@@ -390,6 +395,7 @@ class Study:
         elif isinstance(e, ev.TrialFinished):
             record = self.trial(e.number)
             move(record, e.state)
+            record.intermediate.update(e.intermediate)
             record.values = e.values
             record.params = dict(e.params)
             record.distributions = dict(e.distributions)

@@ -125,6 +125,16 @@ class Tell(_Envelope):
     constraints: list[float] | None = None
     reason: Reason | None = None
     message: Annotated[str, Field(max_length=8192)] | None = None
+    steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    intermediate: list[float] = Field(default_factory=list)  # reports held since the last reply
+
+    @model_validator(mode="after")
+    def _paired(self) -> Tell:
+        if len(self.steps) != len(self.intermediate):
+            raise ValueError(
+                f"{len(self.steps)} steps but {len(self.intermediate)} intermediate values"
+            )
+        return self
 
 
 class Heartbeat(_Envelope):

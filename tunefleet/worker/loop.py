@@ -89,6 +89,8 @@ def _as_values(result: Any) -> list[float] | None:
 
 
 def tell_request(study: str, trial: Trial, outcome: Outcome) -> m.Tell:
+    held = trial.take_held()
+    steps = sorted(held)
     return m.Tell(
         request_id=new_request_id(),
         study=study,
@@ -100,6 +102,8 @@ def tell_request(study: str, trial: Trial, outcome: Outcome) -> m.Tell:
         user_attrs=trial.user_attrs or None,
         reason=outcome.reason,  # type: ignore[arg-type]
         message=outcome.message,
+        steps=steps,
+        intermediate=[held[s] for s in steps],
     )
 
 

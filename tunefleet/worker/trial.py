@@ -74,7 +74,10 @@ class Trial(_Suggests):
         self._dists: dict[str, Distribution] = {}
         self.user_attrs: dict[str, Any] = {}
         self.intermediate_values: dict[int, float] = {}
+        self._held: dict[int, float] = {}
+        self._next_step: int | None = None
         self._prune = False
+        self.reports_sent = 0
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -119,7 +122,12 @@ class Trial(_Suggests):
         return reply.value
 
     def report(self, value: float, step: int) -> None:
-        """Report an intermediate ``value`` at ``step`` (an int >= 0)."""
+        """Report an intermediate ``value`` at ``step`` (an int >= 0).
+
+        Values are sent when the pruner's decision could change (the ``next_step`` of
+        its last answer, e.g. ASHA's next rung); the ones in between travel with that
+        report or with the tell, so every value is recorded at one round trip per rung.
+        """
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise InvalidValue(f"step must be an int >= 0, got {step!r}")
         try:
@@ -129,16 +137,28 @@ class Trial(_Suggests):
         if step in self.intermediate_values:
             return  # as Optuna: a second report for the same step is ignored
         self.intermediate_values[step] = value
+        self._held[step] = value
+        if self._next_step is not None and step < self._next_step:
+            return
+        held, self._held = self._held, {}
+        steps = sorted(held)
         reply = self._call(
             m.Report(
                 request_id=new_request_id(),
                 study=self.study,
                 trial=self.number,
-                steps=[step],
-                values=[value],
+                steps=steps,
+                values=[held[s] for s in steps],
             )
         )
+        self.reports_sent += 1
         self._prune = bool(reply.prune)
+        self._next_step = reply.next_step
+
+    def take_held(self) -> dict[int, float]:
+        """The reported values not sent yet (they go with the tell)."""
+        held, self._held = self._held, {}
+        return held
 
     def should_prune(self) -> bool:
         """Whether the pruner said stop at the last report (no round trip)."""
