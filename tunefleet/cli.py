@@ -208,7 +208,7 @@ def worker(broker: str | None, broker_file: str | None, namespace: str, study_na
     """
     from tunefleet.protocol import messages as m
     from tunefleet.worker.loop import run_worker
-    from tunefleet.worker.python import load_objective
+    from tunefleet.worker.objectives import objective_for
     from tunefleet.worker.rpc import Rpc
     from tunefleet.worker.trial import new_request_id
 
@@ -227,11 +227,7 @@ def worker(broker: str | None, broker_file: str | None, namespace: str, study_na
     rpc = Rpc(transport, timeout=10.0, give_up_after=coordinator_timeout)
     try:
         info = rpc.call(m.Query(request_id=new_request_id(), study=study_name, what="info")).data
-        spec = info["settings"].get("objective") or {}
-        ref = objective or spec.get("function")
-        if not ref:
-            raise ConfigError(f"study {study_name!r} names no objective; pass --objective mod:fn")
-        func = load_objective(ref, None if objective else spec.get("path"))
+        func = objective_for(study_name, info["settings"], objective)
         lease = float(info["settings"].get("lease_seconds", 60.0))
         beat = heartbeat or max(0.05, min(5.0, lease / 4))
         summary = run_worker(rpc, study_name, func, heartbeat=beat, max_trials=max_trials,

@@ -27,14 +27,15 @@ Every error names the file, the key and what was expected.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunefleet.core import distributions as dists
-from tunefleet.errors import InvalidValue, SpecError
+from tunefleet.errors import ConfigError, InvalidValue, SpecError
 from tunefleet.protocol import messages as m
 from tunefleet.pruners import PRUNERS
 from tunefleet.registry import build
@@ -60,7 +61,37 @@ class StudySection(_Strict):
 
 
 class ObjectiveSection(_Strict):
-    function: Annotated[str, Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$")]
+    """Either a Python ``function`` or an external ``command`` (see worker/command.py)."""
+
+    function: Annotated[str, Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+    values: list[str] | None = None
+    parser: str = "json"
+    pattern: str | None = None
+    step_pattern: str | None = None
+    stream: Literal["stdout", "stderr", "both"] = "stdout"
+    result_file: str | None = None
+    constraints: list[str] | None = None
+    user_attrs: list[str] | None = None
+    env: dict[str, str] | None = None
+    workdir: str = "trials/{study}/{trial}"
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    grace: Annotated[float, Field(ge=0)] = 5.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ObjectiveSection:
+        if (self.function is None) == (self.command is None):
+            raise ValueError("give either function = 'module:function' or command = [argv...]")
+        if self.command is not None:
+            if not self.values:
+                raise ValueError("a command needs values = [metric names], one per objective")
+            for pattern in (self.pattern, self.step_pattern):
+                if pattern is not None:
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return self
 
 
 class RunSection(_Strict):
@@ -100,7 +131,10 @@ class Spec:
 
     @property
     def objective(self) -> dict[str, Any]:
-        return {"function": self.data.objective.function, "path": str(self.path.parent.resolve())}
+        """What workers need to run the objective; relative paths are from the spec's folder."""
+        obj = self.data.objective.model_dump(exclude_none=True)
+        obj["path"] = str(self.path.parent.resolve())
+        return obj
 
     def create_request(self, *, load_if_exists: bool = True) -> m.CreateStudy:
         s = self.data.study
@@ -182,4 +216,21 @@ def load_spec(path: str | Path) -> Spec:
     s = spec.study
     if s.direction is not None and s.directions is not None:
         raise SpecError(f"{p}: [study] give either direction or directions, not both")
+    obj = spec.objective
+    if obj.command is not None:
+        n = len(s.directions or [s.direction or "minimize"])
+        if len(obj.values or ()) != n:
+            raise SpecError(f"{p}: [objective].values names {len(obj.values or ())} metric(s) but "
+                            f"the study has {n} direction(s)")
+        if not spec.space:
+            raise SpecError(f"{p}: a command objective needs a [space] table of its params")
+        from tunefleet.worker.command import CommandConfig, substitute
+
+        context = {**dict.fromkeys(spec.space, 0), "trial": 0, "study": s.name}
+        try:
+            for item in [*obj.command, obj.workdir, *(obj.env or {}).values()]:
+                substitute(item, context)
+            CommandConfig.from_dict(obj.model_dump()).make_parser()
+        except ConfigError as exc:
+            raise SpecError(f"{p}: [objective] {exc}") from None
     return Spec(p, spec)

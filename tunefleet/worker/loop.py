@@ -58,8 +58,12 @@ def execute(objective: Objective, trial: Trial) -> Outcome:
     except TrialPruned:
         return Outcome("pruned")
     except Exception as exc:
-        tail = "".join(traceback.format_exception(exc)[-3:]).strip()
-        return Outcome("fail", reason="error", message=tail[-4000:], exc=exc)
+        reason = getattr(exc, "fail_reason", "error")  # e.g. a command's timeout
+        if reason == "error" and getattr(exc, "fail_reason", None) is None:
+            text = "".join(traceback.format_exception(exc)[-3:]).strip()
+        else:
+            text = str(exc)
+        return Outcome("fail", reason=reason, message=text[-4000:], exc=exc)
     values = _as_values(result)
     if values is None:
         return Outcome(
@@ -100,6 +104,7 @@ def tell_request(study: str, trial: Trial, outcome: Outcome) -> m.Tell:
         params=trial.params,
         distributions=dists_to_wire(trial.distributions),
         user_attrs=trial.user_attrs or None,
+        constraints=trial.constraints,
         reason=outcome.reason,  # type: ignore[arg-type]
         message=outcome.message,
         steps=steps,
@@ -158,6 +163,9 @@ def run_trial(
     next_beat = time.monotonic() + heartbeat
     while True:
         if stop.is_set():
+            cancel = getattr(objective, "cancel", None)
+            if cancel is not None:
+                cancel()  # a command objective ends its program's process group
             outcome = Outcome("fail", reason="preempted",
                               message=f"worker {worker_id} was told to stop (SIGTERM/SIGINT)")
             send_tell(rpc, study, trial, outcome)

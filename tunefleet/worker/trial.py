@@ -76,6 +76,7 @@ class Trial(_Suggests):
         self.intermediate_values: dict[int, float] = {}
         self._held: dict[int, float] = {}
         self._next_step: int | None = None
+        self.constraints: list[float] | None = None  # feasible when all <= 0, as in Optuna
         self._prune = False
         self.reports_sent = 0
 
