@@ -16,6 +16,7 @@ recovered by its lease instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -173,10 +174,8 @@ class LocalCoordinatorTransport(CoordinatorTransport):
 
     def close(self) -> None:
         self._closing.set()
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread is not None:
             self._thread.join(2)
         for s in (self._server, self._wake_r, self._wake_w):
