@@ -181,20 +181,30 @@ class AmqpCoordinatorTransport(CoordinatorTransport):
         props = pika.BasicProperties(content_type=CONTENT_TYPE,
                                      correlation_id=delivery.correlation_id)
         try:
-            ch.basic_publish("", delivery.reply_to, body, props)
+            # Queued on the channel, not flushed: ``ack`` sends the batch's answers and its
+            # acks in one write, answers first (pika's BlockingChannel would flush each).
+            ch._impl.basic_publish("", delivery.reply_to, body, props)
         except _LOST as exc:
             raise self._link.lost(exc) from None
 
     def ack(self, deliveries: list[Delivery]) -> None:
+        """Ack the batch with one multiple-ack after its answers, and flush both."""
+        last = None
         for d in deliveries:
             d.mark_acked()
             ch, tag = d.tag  # type: ignore[misc]
-            if ch is not self._link.channel:
-                continue  # the broker redelivers what a lost channel held
-            try:
-                ch.basic_ack(tag)
-            except _LOST as exc:
-                raise self._link.lost(exc) from None
+            if ch is self._link.channel and (last is None or tag > last):
+                last = tag  # a lost channel's deliveries are redelivered by the broker
+        ch = self._link.channel
+        if ch is None:
+            return
+        try:
+            if last is not None:
+                ch._impl.basic_ack(last, multiple=True)
+            assert self._link.conn is not None
+            self._link.conn.process_data_events(time_limit=0)
+        except _LOST as exc:
+            raise self._link.lost(exc) from None
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         ch, tag = delivery.tag  # type: ignore[misc]
