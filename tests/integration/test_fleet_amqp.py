@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgpack
@@ -157,3 +158,38 @@ def test_wrong_password_says_so(broker_url: str) -> None:
     assert proc.returncode == 2
     assert "not-the-password" not in proc.stderr
     assert "credentials" in proc.stderr.lower() or "password" in proc.stderr.lower()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_broker_restart_mid_study_loses_and_repeats_nothing(
+    tmp_path: Path, broker_url: str, namespace: str
+) -> None:
+    import shutil
+
+    if shutil.which("rabbitmqctl") is None or "127.0.0.1" not in broker_url:
+        pytest.fail("this test restarts the local RabbitMQ with rabbitmqctl")
+    env = cli_env(broker_url, namespace)
+    journal = tmp_path / "fleet.db"
+    spec = write_study(tmp_path, "bounce", 120, sleep=0.03)
+    coord = tunefleet("coordinator", "--journal", str(journal), env=env)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        run_ok("study", "create", str(spec), env=env)
+        workers = [tunefleet("worker", "--study", "bounce", "--heartbeat", "0.5", env=env)
+                   for _ in range(3)]
+        wait_for(lambda: finished(journal, "bounce") >= 30, 120, "30 finished trials")
+        _rabbitmqctl("stop_app")
+        try:
+            time.sleep(2.0)  # the outage itself, not a wait for a condition
+            assert all(w.poll() is None for w in workers), "workers ride the outage out"
+        finally:
+            _rabbitmqctl("start_app")
+        for w in workers:
+            assert w.wait(240) == 0, "no worker hung"
+        assert coord.poll() is None, "the coordinator reconnected"
+    finally:
+        _stop([*workers, coord])
+    _assert_exactly(journal, "bounce", 120)
