@@ -31,7 +31,15 @@ from tunefleet.errors import (
     TrialPruned,
     TunefleetError,
 )
-from tunefleet.pruners import MedianPruner, NopPruner, PercentilePruner
+from tunefleet.pruners import (
+    HyperbandPruner,
+    MedianPruner,
+    NopPruner,
+    PatientPruner,
+    PercentilePruner,
+    SuccessiveHalvingPruner,
+    ThresholdPruner,
+)
 from tunefleet.samplers import RandomSampler
 from tunefleet.trial import create_trial
 from tunefleet.worker.trial import FixedTrial, Trial
@@ -46,10 +54,12 @@ __all__ = [
     "Direction",
     "FixedTrial",
     "FrozenTrial",
+    "HyperbandPruner",
     "InvalidValue",
     "JournalError",
     "MedianPruner",
     "NopPruner",
+    "PatientPruner",
     "PercentilePruner",
     "RandomSampler",
     "RequestTimeout",
@@ -57,6 +67,8 @@ __all__ = [
     "Study",
     "StudyExists",
     "StudyNotFound",
+    "SuccessiveHalvingPruner",
+    "ThresholdPruner",
     "Trial",
     "TrialFinishedError",
     "TrialNotFound",

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import msgpack
 import pytest
-from tunefleet.transport.amqp import AmqpWorkerTransport, queue_depth
 
 from tests.integration.fleet import (
     cli_env,
@@ -25,6 +25,7 @@ from tests.integration.fleet import (
 from tunefleet.core.trial import TrialState
 from tunefleet.protocol import codec
 from tunefleet.protocol import messages as m
+from tunefleet.transport.amqp import AmqpWorkerTransport, queue_depth
 from tunefleet.transport.topology import Topology
 
 pytestmark = pytest.mark.broker
@@ -173,18 +174,22 @@ def test_broker_restart_mid_study_loses_and_repeats_nothing(
         pytest.fail("this test restarts the local RabbitMQ with rabbitmqctl")
     env = cli_env(broker_url, namespace)
     journal = tmp_path / "fleet.db"
-    spec = write_study(tmp_path, "bounce", 120, sleep=0.03)
+    spec = write_study(tmp_path, "bounce", 150, sleep=0.2)  # ~5 s of work: outlives the outage
     coord = tunefleet("coordinator", "--journal", str(journal), env=env)
     workers: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[str]] = []
     try:
         run_ok("study", "create", str(spec), env=env)
-        workers = [tunefleet("worker", "--study", "bounce", "--heartbeat", "0.5", env=env)
-                   for _ in range(3)]
+        logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(3)]
+        workers = [tunefleet("worker", "--study", "bounce", "--heartbeat", "0.5", env=env,
+                             stderr=log) for log in logs]
         wait_for(lambda: finished(journal, "bounce") >= 30, 120, "30 finished trials")
         _rabbitmqctl("stop_app")
         try:
             time.sleep(2.0)  # the outage itself, not a wait for a condition
-            assert all(w.poll() is None for w in workers), "workers ride the outage out"
+            died = [(w.poll(), (tmp_path / f"worker{i}.log").read_text()[-3000:])
+                    for i, w in enumerate(workers) if w.poll() is not None]
+            assert died == [], "workers ride the outage out"
         finally:
             _rabbitmqctl("start_app")
         for w in workers:
@@ -192,4 +197,6 @@ def test_broker_restart_mid_study_loses_and_repeats_nothing(
         assert coord.poll() is None, "the coordinator reconnected"
     finally:
         _stop([*workers, coord])
-    _assert_exactly(journal, "bounce", 120)
+        for log in logs:
+            log.close()
+    _assert_exactly(journal, "bounce", 150)

@@ -31,11 +31,14 @@ def test_options_reach_the_plugin() -> None:
     assert (pruner.n_warmup_steps, pruner.interval_steps) == (3, 2)
 
 
+REQUIRED = {"patient": {"wrapped_pruner": None, "patience": 1}}  # no default in Optuna either
+
+
 def test_every_registered_plugin_builds_with_its_defaults() -> None:
     for name in SAMPLERS:
         make_sampler(name)
     for name in PRUNERS:
-        make_pruner(name)
+        make_pruner(name, REQUIRED.get(name))
 
 
 @pytest.mark.parametrize(
@@ -44,8 +47,9 @@ def test_every_registered_plugin_builds_with_its_defaults() -> None:
         (make_sampler, "randon", r"unknown sampler 'randon' \(did you mean 'random'\?\); "
                                  r"known samplers: random"),
         (make_pruner, "meidan", r"unknown pruner 'meidan' \(did you mean 'median'\?\); "
-                                r"known pruners: median, nop, percentile"),
-        (make_pruner, "hyperbandit", r"unknown pruner 'hyperbandit'; known pruners: median, nop"),
+                                r"known pruners: asha, hyperband, median, nop, patient, percentile, "
+                                r"successive_halving, threshold"),
+        (make_pruner, "wilcoxon", r"unknown pruner 'wilcoxon'; known pruners: asha, hyperband, median"),
         (make_sampler, "", r"unknown sampler ''; known samplers: random"),
     ],
 )

@@ -81,7 +81,7 @@ class IntermediateReported:
     values: dict[int, float]
     prune: bool
     next_step: int | None = None
-    rung: int | None = None  # the highest rung the trial has reached (successive halving)
+    rung: int | None = None  # rungs completed (successive halving): value in rungs 0..rung-1
 
 
 @dataclass(frozen=True)

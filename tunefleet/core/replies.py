@@ -27,11 +27,21 @@ class SamplerLike(Protocol):
     ) -> ParamValue: ...
 
 
+NEVER = 2**62  # a next_step no report reaches: hold every value until the tell
+
+
 @dataclass(frozen=True)
 class PruneDecision:
+    """A pruner's answer to a report.
+
+    next_step: the first step at which the decision could change (a worker holds the
+    values reported before it and sends them then, or with the tell); None: any step
+    could, so every report is sent; NEVER: no report can, so all travel with the tell.
+    """
+
     prune: bool
     rung: int | None = None
-    next_step: int | None = None  # the next step at which the decision could change
+    next_step: int | None = None
 
 
 class PrunerLike(Protocol):

@@ -187,6 +187,10 @@ class Study:
                 raise InvalidValue(f"a reported value must be a number, got {value!r}") from None
         if not clean:
             raise InvalidValue("a report needs at least one (step, value)")
+        # As Optuna: a step reported again keeps its first value.
+        clean = {k: v for k, v in clean.items() if k not in record.intermediate}
+        if not clean:
+            return [], PruneAnswer(False, None)
         decision = PruneDecision(False)
         if len(self.settings.directions) == 1:
             step = max(clean)

@@ -83,7 +83,7 @@ class TrialRecord:
     retry_of: int | None = None
     attempt: int = 0
     late_tells: int = 0
-    rung: int | None = None  # the highest rung reached, as the pruner decided it
+    rung: int | None = None  # rungs completed: its value stands in rungs 0..rung-1
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,10 @@ class _Reconnecting:
         self._drop()
         try:
             self._open()
-        except BrokerAuthError:
-            raise
         except (BrokerError, *_LOST) as exc:
+            # Also BrokerAuthError: we were connected before, and a broker that is still
+            # booting closes new connections during the handshake, which pika reports as a
+            # probable authentication failure. Wrong credentials fail the first connect.
             self._drop()
             time.sleep(self._delay)
             self._delay = min(self._delay * 2, 5.0)

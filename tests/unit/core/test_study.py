@@ -17,6 +17,7 @@ from tunefleet.core.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from tunefleet.core.replies import NEVER
 from tunefleet.core.settings import Direction, PluginSpec, StudySettings
 from tunefleet.core.study import (
     Accepted,
@@ -208,9 +209,11 @@ def test_report_records_values_and_answers_with_the_pruners_decision() -> None:
     d = Driver()
     n = d.ask().number
     events, reply = d.study.report(n, {0: 1.0, 2: 0.5}, **d.kw())
-    assert reply == PruneAnswer(False, None)
+    assert reply == PruneAnswer(False, NEVER), "the nop pruner: hold every value for the tell"
     assert [type(e) for e in events] == [ev.IntermediateReported]
     assert d.study.trial(n).intermediate == {0: 1.0, 2: 0.5}
+    events, reply = d.study.report(n, {2: 9.0, 3: 0.25}, **d.kw())
+    assert d.study.trial(n).intermediate == {0: 1.0, 2: 0.5, 3: 0.25}, "first value of a step wins"
 
 
 def test_report_answers_prune_when_the_median_pruner_says_so() -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests.unit.pruners.histories import Player, Run, Script, scripts
+from tests.unit.pruners.reference import fresh_decision
 from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction, StudySettings
 from tunefleet.core.study import Study
@@ -192,3 +197,61 @@ def test_the_median_pruner_is_the_50th_percentile() -> None:
     assert MedianPruner().percentile == 50.0
     assert NopPruner().on_report(history(MEDIAN_3), TrialRecord(0, TrialState.RUNNING,
                                  intermediate={0: 1e9}), 0, 1e9).prune is False
+
+
+# ---- Optuna's order of checks, and numpy's percentile to the last bit -------------------------
+@pytest.mark.parametrize(
+    ("curves", "n_min_trials"),
+    [(MEDIAN_3, 6), (flat(1.0, 2.0, steps=1), 1)],  # too few at the step / none reached step 3
+)
+def test_an_all_nan_trial_is_pruned_before_the_history_is_looked_at(
+    curves: list[dict[int, float]], n_min_trials: int
+) -> None:
+    pruner = MedianPruner(n_startup_trials=0, n_min_trials=n_min_trials)
+    assert decide(pruner, history(curves), {3: nan}).prune is True
+    assert decide(pruner, history(curves), {3: 100.0}).prune is False
+
+
+def test_next_step_during_startup_and_warmup_is_the_first_step_that_could_be_checked() -> None:
+    pruner = MedianPruner(n_startup_trials=50, n_warmup_steps=3, interval_steps=2)
+    assert decide(pruner, history(MEDIAN_3), {0: 100.0}).next_step == 3
+    assert decide(pruner, history(MEDIAN_3), {0: 1.0, 3: 100.0}).next_step == 5
+
+
+finite = st.one_of(st.integers(-3, 3).map(float), st.floats(-1e6, 1e6), st.just(nan))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    columns=st.lists(st.lists(finite, min_size=1, max_size=4), min_size=1, max_size=40),
+    percentile=st.one_of(st.sampled_from([0.0, 10.0, 25.0, 50.0, 75.0, 100.0]), st.floats(0, 100)),
+    direction=st.sampled_from(["minimize", "maximize"]),
+)
+def test_the_cut_is_numpys_nanpercentile_to_the_last_bit(
+    columns: list[list[float]], percentile: float, direction: str
+) -> None:
+    """A trial exactly at the cut goes on; the next float on the wrong side is pruned."""
+    view = history([dict(enumerate(c)) for c in columns], direction)
+    pruner = PercentilePruner(percentile=percentile, n_startup_trials=0)
+    for step in range(4):
+        at_step = np.asarray(view.step_values(step), dtype=float)
+        if at_step.size == 0 or np.isnan(at_step).all():
+            continue
+        q = 100.0 - percentile if direction == "maximize" else percentile
+        cut = float(np.nanpercentile(at_step, q))
+        worse = math.nextafter(cut, math.inf if direction == "minimize" else -math.inf)
+        reported = {s: cut for s in range(step)}
+        assert decide(pruner, view, {**reported, step: cut}).prune is False
+        assert decide(pruner, view, {step: worse}).prune is True
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=scripts(max_steps=12), direction=st.sampled_from(["minimize", "maximize"]),
+       options=st.sampled_from([{}, {"n_startup_trials": 1, "n_min_trials": 2},
+                                {"n_startup_trials": 2, "n_warmup_steps": 2, "interval_steps": 3}]))
+def test_decisions_are_the_same_from_a_fresh_pruner(
+    script: Script, direction: str, options: dict[str, int]
+) -> None:
+    """The per-step columns are only a cache of view.step_values."""
+    Player(script, [Run(MedianPruner(**options), direction)],
+           expect=lambda run, *report: fresh_decision(MedianPruner(**options), run, *report)).play()
