@@ -9,6 +9,7 @@ never printed.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -196,11 +197,19 @@ def coordinator(broker: str | None, broker_file: str | None, journal: str, names
 @click.option("--coordinator-timeout", type=click.FloatRange(min=1), default=300.0,
               show_default=True,
               help="Give up when the coordinator has not answered for this many seconds.")
+@click.option("--max-time", type=click.FloatRange(min=1), default=None,
+              help="Leave within this many seconds: no trial starts unless the time left "
+                   "exceeds the longest trial so far. Under Slurm the job's time limit is "
+                   "read by itself.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
+              help="Leave after waiting this many seconds for a trial (max_concurrent reached, "
+                   "or the last trials still running elsewhere).")
 @click.option("--socket", "socket_path", default=None, hidden=True,
               help="Local transport socket (used by `tunefleet run`).")
 def worker(broker: str | None, broker_file: str | None, namespace: str, study_name: str,
            objective: str | None, max_trials: int | None, heartbeat: float | None,
-           coordinator_timeout: float, socket_path: str | None) -> None:
+           coordinator_timeout: float, max_time: float | None, idle_timeout: float | None,
+           socket_path: str | None) -> None:
     """Run a worker: take trials of STUDY, evaluate them, tell the results, until done.
 
     SIGTERM or Ctrl-C ends the current trial as FAIL (reason preempted), tells it,
@@ -212,6 +221,7 @@ def worker(broker: str | None, broker_file: str | None, namespace: str, study_na
     from tunefleet.worker.rpc import Rpc
     from tunefleet.worker.trial import new_request_id
 
+    started = time.monotonic()
     stop = _stop_on_signals()
     if socket_path is not None:
         from tunefleet.transport.local import LocalWorkerTransport
@@ -230,8 +240,15 @@ def worker(broker: str | None, broker_file: str | None, namespace: str, study_na
         func = objective_for(study_name, info["settings"], objective)
         lease = float(info["settings"].get("lease_seconds", 60.0))
         beat = heartbeat or max(0.05, min(5.0, lease / 4))
+        if max_time is None:
+            from tunefleet.launch.slurm import job_time_left
+
+            max_time = job_time_left()
+            if max_time is not None:
+                max_time = max(0.0, max_time - 60.0)  # leave before Slurm's TERM and kill
+        end_at = None if max_time is None else started + max_time
         summary = run_worker(rpc, study_name, func, heartbeat=beat, max_trials=max_trials,
-                             stop=stop)
+                             stop=stop, end_at=end_at, idle_timeout=idle_timeout)
         logging.getLogger("tunefleet.worker").info(
             "worker finished: %d trials (%s)", summary.trials, summary.stopped_by)
     finally:
@@ -293,6 +310,61 @@ def _remote_rpc(broker: str | None, broker_file: str | None, namespace: str) -> 
     url = _broker_url(broker, broker_file)
     assert url is not None
     return Rpc(AmqpWorkerTransport(url, Topology(namespace)), timeout=5.0, give_up_after=20.0)
+
+
+# ---- slurm ------------------------------------------------------------------------------
+@cli.group()
+def slurm() -> None:
+    """Run workers as Slurm job arrays."""
+
+
+@slurm.command("submit")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--array", default="0-3", show_default=True,
+              help="Array tasks, one worker each: 0-63%8 runs 64 workers, 8 at a time.")
+@click.option("--time", "time_limit", default="01:00:00", show_default=True,
+              help="Each task's time limit; workers leave before it.")
+@click.option("--cpus", type=click.IntRange(1), default=1, show_default=True,
+              help="CPUs per task.")
+@click.option("--grace", type=click.IntRange(10), default=60, show_default=True,
+              help="Seconds before the limit at which Slurm sends TERM.")
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--account", default=None, help="Slurm account.")
+@click.option("--sbatch-arg", "extra", multiple=True, help="More sbatch options, repeatable.")
+@click.option("--log-dir", default="slurm-logs", show_default=True, help="Where task logs go.")
+@click.option("--broker-file", type=click.Path(dir_okay=False),
+              default=lambda: os.path.expanduser("~/.tunefleet/broker"),
+              show_default="~/.tunefleet/broker",
+              help="File with the broker URL (chmod 600); workers read it, no password in argv.")
+@namespace_option
+@click.option("--no-create", is_flag=True, help="Do not create the study (it exists already).")
+@click.option("--dry-run", is_flag=True, help="Print the sbatch command instead of running it.")
+def slurm_submit(spec: str, array: str, time_limit: str, cpus: int, grace: int,
+                 partition: str | None, account: str | None, extra: tuple[str, ...],
+                 log_dir: str, broker_file: str, namespace: str, no_create: bool,
+                 dry_run: bool) -> None:
+    """Create the study in SPEC on the coordinator and submit a worker array for it."""
+    import shlex
+
+    from tunefleet.launch.slurm import WorkerArray, submit
+    from tunefleet.spec import load_spec
+
+    loaded = load_spec(spec)
+    job = WorkerArray(study=loaded.name, broker_file=broker_file, array=array, time=time_limit,
+                      cpus=cpus, grace=grace, namespace=namespace, log_dir=log_dir,
+                      partition=partition, account=account, extra=list(extra))
+    if dry_run:
+        click.echo(shlex.join(job.sbatch_argv()))
+        return
+    if not no_create:
+        rpc = _remote_rpc(None, broker_file, namespace)
+        try:
+            rpc.call(loaded.create_request(load_if_exists=True))
+        finally:
+            rpc.close()
+    job_id = submit(job)
+    click.echo(f"submitted worker array {job_id} ({array}) for study {loaded.name!r}; "
+               f"logs in {log_dir}/")
 
 
 # ---- status / best ---------------------------------------------------------------------

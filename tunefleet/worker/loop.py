@@ -34,9 +34,10 @@ Objective = Callable[[Trial], Any]
 
 
 def default_worker_id() -> str:
+    """host:pid, plus the Slurm job (``/slurm<array>_<task>`` or ``/slurm<job>``) if any."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     job = os.environ.get("SLURM_JOB_ID")
-    task = os.environ.get("SLURM_ARRAY_TASK_ID")
-    tag = f"/slurm{job}" + (f".{task}" if task else "") if job else ""
+    tag = f"/slurm{array}_{task}" if array and task else f"/slurm{job}" if job else ""
     return f"{socket.gethostname()}:{os.getpid()}{tag}"
 
 
@@ -200,7 +201,8 @@ def run_trial(
 class WorkerSummary:
     trials: int = 0
     complete: int = 0
-    stopped_by: str = "done"
+    stopped_by: str = "done"  # done | signal | max_trials | time | idle
+    longest: float = 0.0  # the longest trial this worker ran, in seconds
 
 
 def run_worker(
@@ -212,11 +214,19 @@ def run_worker(
     heartbeat: float = 5.0,
     max_trials: int | None = None,
     stop: threading.Event | None = None,
+    end_at: float | None = None,
+    idle_timeout: float | None = None,
 ) -> WorkerSummary:
-    """Take trials of ``study`` until it is done, ``max_trials`` ran, or ``stop`` is set."""
+    """Take trials of ``study`` until it is done, ``max_trials`` ran, or ``stop`` is set.
+
+    end_at: a ``time.monotonic()`` by which the worker must be gone (a job's time limit):
+    no trial starts unless the time left exceeds the longest trial seen so far.
+    idle_timeout: leave after this many seconds of being told to wait.
+    """
     worker_id = worker_id or default_worker_id()
     stop = stop or threading.Event()
     summary = WorkerSummary()
+    idle_since: float | None = None
     while True:
         if stop.is_set():
             summary.stopped_by = "signal"
@@ -224,17 +234,28 @@ def run_worker(
         if max_trials is not None and summary.trials >= max_trials:
             summary.stopped_by = "max_trials"
             break
+        if end_at is not None and end_at - time.monotonic() <= summary.longest * 1.1:
+            summary.stopped_by = "time"
+            break
         reply = rpc.call(m.Ask(request_id=new_request_id(), study=study, worker_id=worker_id))
         if isinstance(reply, m.DoneReply):
             summary.stopped_by = "done"
             break
         if isinstance(reply, m.WaitReply):
-            deadline = time.monotonic() + reply.retry_after
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if idle_timeout is not None and now - idle_since >= idle_timeout:
+                summary.stopped_by = "idle"
+                break
+            deadline = now + reply.retry_after
             while not stop.is_set() and time.monotonic() < deadline:
                 rpc.pump(min(0.1, max(0.0, deadline - time.monotonic())))
             continue
+        idle_since = None
+        started = time.monotonic()
         outcome = run_trial(rpc, study, reply, objective, worker_id=worker_id,
                             heartbeat=heartbeat, stop=stop)
+        summary.longest = max(summary.longest, time.monotonic() - started)
         summary.trials += 1
         summary.complete += outcome.state == "complete"
     return summary
