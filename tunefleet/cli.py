@@ -94,8 +94,11 @@ def cli(verbose: int) -> None:
 @click.option("-n", "--n-trials", type=click.IntRange(0), default=None,
               help="Run this many more trials, whatever the spec's budget.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--gpus", default=None,
+              help="GPUs to share out, e.g. 0,1: worker i gets CUDA_VISIBLE_DEVICES=gpus[i % n].")
+@click.option("--pin-cpus", is_flag=True, help="Pin worker i to one CPU (i modulo the CPUs).")
 def run(spec: str, workers: int | None, journal: str | None, n_trials: int | None,
-        quiet: bool) -> None:
+        quiet: bool, gpus: str | None, pin_cpus: bool) -> None:
     """Run the study in SPEC here: an embedded coordinator and local worker processes.
 
     Needs no broker. Progress is shown while it runs, the best trial is printed at
@@ -107,11 +110,13 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
 
     from tunefleet.core.best import best_trials
     from tunefleet.core.trial import FrozenTrial
-    from tunefleet.launch.local import finished_count, run_spec
+    from tunefleet.launch.local import Pinning, finished_count, run_spec
     from tunefleet.spec import load_spec
     from tunefleet.status import best_text
 
     loaded = load_spec(spec)
+    devices = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
+    pinning = Pinning(gpus=devices, pin_cpus=pin_cpus)
     workers = workers or loaded.data.run.workers
     journal = journal or loaded.data.run.journal
     stop = _stop_on_signals()
@@ -133,7 +138,7 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
                   f"journal {journal}")
     with progress:
         study = run_spec(loaded, workers=workers, journal=journal, n_trials=n_trials,
-                         on_progress=on_progress, stop=stop)
+                         on_progress=on_progress, stop=stop, pinning=pinning)
     best = [FrozenTrial.of(r) for r in best_trials(study.trials, study.settings.directions)]
     if stop.is_set():
         console.print("stopped; run the same command again to resume from the journal")

@@ -135,3 +135,27 @@ def test_help_explains_each_command(tmp_path: Path, command: list[str]) -> None:
     proc = tf(*command, "--help", cwd=tmp_path)
     assert proc.returncode == 0
     assert "Usage: " in proc.stdout and len(proc.stdout.splitlines()) > 5
+
+
+def test_gpus_and_cpus_are_shared_out_between_workers(tmp_path: Path) -> None:
+    (tmp_path / "devices.py").write_text(textwrap.dedent("""
+        import os
+
+        def objective(trial):
+            trial.suggest_float("x", 0, 1)
+            trial.set_user_attr("gpu", os.environ.get("CUDA_VISIBLE_DEVICES"))
+            trial.set_user_attr("cpus", sorted(os.sched_getaffinity(0)))
+            return 0.0
+    """))
+    (tmp_path / "devices.toml").write_text(
+        "[study]\nname = 'dev'\nn_trials = 16\n[objective]\nfunction = 'devices:objective'\n"
+    )
+    proc = tf("run", "devices.toml", "-q", "-w", "2", "--gpus", "3,5", "--pin-cpus", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    study = load(tmp_path / "tunefleet.db", "dev")
+    by_worker: dict[str, set[str]] = {}
+    for r in study.trials:
+        by_worker.setdefault(r.worker or "", set()).add(r.user_attrs["gpu"])
+        assert len(r.user_attrs["cpus"]) == 1
+    assert sorted(g for gs in by_worker.values() for g in gs) == ["3", "5"]
+    assert all(len(gs) == 1 for gs in by_worker.values()), "one GPU per worker"

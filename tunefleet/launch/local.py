@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,26 @@ def worker_command(socket_path: str, study: str) -> list[str]:
             "--study", study]
 
 
+@dataclass(frozen=True)
+class Pinning:
+    """Which devices each local worker may use: worker i gets ``gpus[i % len(gpus)]`` as its
+    CUDA_VISIBLE_DEVICES and, with ``pin_cpus``, CPU i modulo the CPUs of this process."""
+
+    gpus: tuple[str, ...] = ()
+    pin_cpus: bool = False
+
+    def env_for(self, i: int) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[i % len(self.gpus)]
+        return env
+
+    def apply(self, i: int, pid: int) -> None:
+        if self.pin_cpus:
+            cpus = sorted(os.sched_getaffinity(0))
+            os.sched_setaffinity(pid, {cpus[i % len(cpus)]})
+
+
 def run_spec(
     spec: Spec,
     *,
@@ -49,6 +70,7 @@ def run_spec(
     n_trials: int | None = None,
     on_progress: Callable[[Study], None] | None = None,
     stop: threading.Event | None = None,
+    pinning: Pinning | None = None,
 ) -> Study:
     """Run ``spec`` to the end of its budget; returns the core study for reporting."""
     stop = stop or threading.Event()
@@ -62,7 +84,7 @@ def run_spec(
                                  n_trials=study.fresh + n_trials))
         if study.is_done():
             return study
-        _serve_with_workers(coordinator, study, workers, on_progress, stop)
+        _serve_with_workers(coordinator, study, workers, on_progress, stop, pinning or Pinning())
         return study
     finally:
         coordinator.journal.close()
@@ -74,6 +96,7 @@ def _serve_with_workers(
     workers: int,
     on_progress: Callable[[Study], None] | None,
     stop: threading.Event,
+    pinning: Pinning,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tunefleet-") as tmp:
         path = str(Path(tmp) / "coordinator.sock")
@@ -81,8 +104,10 @@ def _serve_with_workers(
         coordinator.transport = transport
         procs: list[subprocess.Popen[Any]] = []
         try:
-            for _ in range(workers):
-                procs.append(subprocess.Popen(worker_command(path, study.name)))
+            for i in range(workers):
+                proc = subprocess.Popen(worker_command(path, study.name), env=pinning.env_for(i))
+                pinning.apply(i, proc.pid)
+                procs.append(proc)
             stopping_since: float | None = None
             next_draw = 0.0
             while True:
