@@ -183,6 +183,9 @@ class CommandObjective:
                 self._active = None
             if proc.poll() is None:
                 _kill_group(proc, cfg.grace)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         parser.finish(workdir)
         return self._results(trial, parser.metrics)
 
@@ -196,6 +199,15 @@ class CommandObjective:
         ]
         for r in readers:
             r.start()
+        try:
+            self._read(trial, proc, parser, lines)
+        finally:
+            for r in readers:
+                r.join(2)
+
+    def _read(self, trial: Trial, proc: subprocess.Popen[str], parser: p.Parser,
+              lines: queue.Queue[tuple[str, str | None]]) -> None:
+        cfg = self.config
         tail: collections.deque[str] = collections.deque(maxlen=20)
         deadline = None if cfg.timeout is None else time.monotonic() + cfg.timeout
         open_streams = 2
