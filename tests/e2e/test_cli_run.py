@@ -139,16 +139,17 @@ def test_help_explains_each_command(tmp_path: Path, command: list[str]) -> None:
 
 def test_gpus_and_cpus_are_shared_out_between_workers(tmp_path: Path) -> None:
     (tmp_path / "devices.py").write_text(textwrap.dedent("""
-        import os
+        import os, time
 
         def objective(trial):
             trial.suggest_float("x", 0, 1)
+            time.sleep(0.25)  # long enough that both workers get trials
             trial.set_user_attr("gpu", os.environ.get("CUDA_VISIBLE_DEVICES"))
             trial.set_user_attr("cpus", sorted(os.sched_getaffinity(0)))
             return 0.0
     """))
     (tmp_path / "devices.toml").write_text(
-        "[study]\nname = 'dev'\nn_trials = 16\n[objective]\nfunction = 'devices:objective'\n"
+        "[study]\nname = 'dev'\nn_trials = 12\n[objective]\nfunction = 'devices:objective'\n"
     )
     proc = tf("run", "devices.toml", "-q", "-w", "2", "--gpus", "3,5", "--pin-cpus", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
