@@ -45,6 +45,32 @@ def _broker_url(broker: str | None, broker_file: str | None, required: bool = Tr
     return broker
 
 
+def _connect_patiently(make: Any, patience: float) -> Any:
+    """``make()``, retried with backoff for ``patience`` seconds while the broker is
+    unreachable (it may be starting, as in a fresh Kubernetes deployment). Wrong
+    credentials fail at once."""
+    from tunefleet.errors import BrokerAuthError
+
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return make()
+        except BrokerAuthError:
+            raise
+        except BrokerError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logging.getLogger("tunefleet").warning("%s; retrying in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+connect_option = click.option(
+    "--connect-patience", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="Keep trying an unreachable broker this many seconds before giving up.")
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -156,8 +182,9 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
 @namespace_option
 @click.option("--batch", type=click.IntRange(1, 10000), default=256, show_default=True,
               help="Most requests handled per journal commit.")
+@connect_option
 def coordinator(broker: str | None, broker_file: str | None, journal: str, namespace: str,
-                batch: int) -> None:
+                batch: int, connect_patience: float) -> None:
     """Run the coordinator: owns every study, serves workers through the broker.
 
     Stop it with Ctrl-C or SIGTERM; start it again on the same journal and it
@@ -173,7 +200,9 @@ def coordinator(broker: str | None, broker_file: str | None, journal: str, names
     assert url is not None
     store = Journal(journal)
     try:
-        transport = AmqpCoordinatorTransport(url, Topology(namespace), prefetch=max(batch, 64))
+        transport = _connect_patiently(
+            lambda: AmqpCoordinatorTransport(url, Topology(namespace), prefetch=max(batch, 64)),
+            connect_patience)
         coord = Coordinator(store, transport, max_batch=batch)
         stop = _stop_on_signals()
         click.echo(
@@ -209,12 +238,13 @@ def coordinator(broker: str | None, broker_file: str | None, journal: str, names
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
               help="Leave after waiting this many seconds for a trial (max_concurrent reached, "
                    "or the last trials still running elsewhere).")
+@connect_option
 @click.option("--socket", "socket_path", default=None, hidden=True,
               help="Local transport socket (used by `tunefleet run`).")
 def worker(broker: str | None, broker_file: str | None, namespace: str, study_name: str,
            objective: str | None, max_trials: int | None, heartbeat: float | None,
            coordinator_timeout: float, max_time: float | None, idle_timeout: float | None,
-           socket_path: str | None) -> None:
+           connect_patience: float, socket_path: str | None) -> None:
     """Run a worker: take trials of STUDY, evaluate them, tell the results, until done.
 
     SIGTERM or Ctrl-C ends the current trial as FAIL (reason preempted), tells it,
@@ -238,7 +268,8 @@ def worker(broker: str | None, broker_file: str | None, namespace: str, study_na
 
         url = _broker_url(broker, broker_file)
         assert url is not None
-        transport = AmqpWorkerTransport(url, Topology(namespace))
+        transport = _connect_patiently(lambda: AmqpWorkerTransport(url, Topology(namespace)),
+                                       connect_patience)
     rpc = Rpc(transport, timeout=10.0, give_up_after=coordinator_timeout)
     try:
         info = rpc.call(m.Query(request_id=new_request_id(), study=study_name, what="info")).data
