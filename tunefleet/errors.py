@@ -124,7 +124,11 @@ def mask_url(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range: show what was given, without the password
+        port = parts.netloc.rpartition(":")[2] or None
+    if port is not None:
+        host = f"{host}:{port}"
     netloc = f"{parts.username or ''}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

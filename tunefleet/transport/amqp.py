@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pika
 import pika.exceptions as pe
@@ -75,7 +75,7 @@ def _parameters(url: str, name: str) -> pika.URLParameters:
         given = parse_qs(urlsplit(url).query)
     except Exception as exc:
         raise BrokerError(
-            f"the broker URL {mask_url(url)} is not valid ({_reason(exc, url)}); "
+            f"the broker URL {_masked(url)} is not valid ({_reason(exc, url)}); "
             "expected amqp://user:password@host:port/vhost"
         ) from None
     for key, value in _DEFAULTS.items():
@@ -90,10 +90,11 @@ def _parameters(url: str, name: str) -> pika.URLParameters:
 def _reason(exc: BaseException, url: str) -> str:
     """One short line saying why ``exc`` happened, without the URL's password."""
     for _ in range(5):  # pika wraps the socket error in workflow errors: unwrap them
-        inner = getattr(exc, "exceptions", None) or [getattr(exc, "exception", None)]
-        if not isinstance(inner[-1], BaseException):
+        wrapped = getattr(exc, "exceptions", None) or [getattr(exc, "exception", None)]
+        inner = wrapped[-1] if wrapped[-1] is not None else (exc.args or [None])[0]
+        if not isinstance(inner, BaseException):
             break
-        exc = inner[-1]
+        exc = inner
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     elif isinstance(exc, pe.AMQPConnectionError) and not str(exc):
@@ -101,10 +102,21 @@ def _reason(exc: BaseException, url: str) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = text.splitlines()[0][:200] if text else type(exc).__name__
-    password = urlsplit(url).password
-    if password:
-        text = text.replace(password, "***")
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        return text if "@" not in url else "details withheld: the URL does not parse"
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
     return text
+
+
+def _masked(url: str) -> str:
+    """``mask_url(url)``, also for URLs it cannot take apart (a port out of range)."""
+    try:
+        return mask_url(url)
+    except ValueError:
+        return "<unparseable URL>"
 
 
 def _connect(url: str, params: pika.URLParameters) -> pika.BlockingConnection:
@@ -113,12 +125,12 @@ def _connect(url: str, params: pika.URLParameters) -> pika.BlockingConnection:
         return pika.BlockingConnection(params)
     except _AUTH:
         raise BrokerAuthError(
-            f"the broker at {mask_url(url)} refused the credentials: check the user and "
+            f"the broker at {_masked(url)} refused the credentials: check the user and "
             "password in the broker URL, and that the user may use this vhost"
         ) from None
     except (pe.AMQPError, OSError) as exc:
         raise BrokerError(
-            f"cannot reach the broker at {mask_url(url)}: {_reason(exc, url)}; check that "
+            f"cannot reach the broker at {_masked(url)}: {_reason(exc, url)}; check that "
             "RabbitMQ runs there and that the host and port are right"
         ) from None
 
@@ -131,12 +143,12 @@ def _declare(channel: BlockingChannel, topology: Topology, url: str) -> None:
         except pe.ChannelClosedByBroker as exc:
             if exc.reply_code == 403:
                 raise BrokerAuthError(
-                    f"the broker at {mask_url(url)} does not let this user declare queue "
+                    f"the broker at {_masked(url)} does not let this user declare queue "
                     f"{queue!r} ({exc.reply_text}); grant it configure, write and read "
                     "permissions on the vhost"
                 ) from None
             raise BrokerError(
-                f"the broker at {mask_url(url)} refused to declare queue {queue!r} "
+                f"the broker at {_masked(url)} refused to declare queue {queue!r} "
                 f"({exc.reply_text}); if it exists with other settings, delete it or use "
                 "another namespace"
             ) from None
@@ -183,7 +195,7 @@ class _Link:
         except _LOST as exc:
             self._drop()
             raise BrokerError(
-                f"the broker at {mask_url(self.url)} closed the connection while we set it up: "
+                f"the broker at {_masked(self.url)} closed the connection while we set it up: "
                 f"{_reason(exc, self.url)}"
             ) from None
         except BaseException:
@@ -210,7 +222,7 @@ class _Link:
             why = str(exc) if isinstance(exc, BrokerError) else _reason(exc, self.url)
             raise TransportLost(f"reconnecting to the broker failed: {why}") from None
         if self.generation > 1:
-            log.info("reconnected to the broker at %s", mask_url(self.url))
+            log.info("reconnected to the broker at %s", _masked(self.url))
         self._delay = _FIRST_DELAY
         assert self.channel is not None
         return self.channel

@@ -161,9 +161,11 @@ class LocalCoordinatorTransport(CoordinatorTransport):
             self._server.bind(path)
             os.chmod(path, 0o600)
             self._server.listen(1024)
+            self._server.setblocking(False)  # accept() after a readiness that went away
         except OSError as exc:
             self._server.close()
-            raise ConfigError(f"cannot listen on the socket {path!r}: {exc.strerror or exc}") from None
+            why = exc.strerror or exc
+            raise ConfigError(f"cannot listen on the socket {path!r}: {why}") from None
         self._inode = os.stat(path).st_ino
         self._inbox: queue.Queue[Delivery] = queue.Queue()
         self.dead: deque[tuple[str, bytes]] = deque(maxlen=DEAD_KEPT)  # (reason, body), newest last
@@ -189,7 +191,8 @@ class LocalCoordinatorTransport(CoordinatorTransport):
         try:
             while not self._closing.is_set():
                 for key, _ in sel.select(timeout=1.0):
-                    if key.data == "wake":
+                    if key.data == "wake":  # close() wants the loop to look at _closing
+                        self._wake_r.recv(64)
                         continue
                     if key.data is None:
                         try:
@@ -207,6 +210,8 @@ class LocalCoordinatorTransport(CoordinatorTransport):
                         sel.unregister(peer.sock)
                         peers.discard(peer)
                         peer.close()
+        except Exception:  # a bug of ours: say so; receive() then reports the transport lost
+            log.exception("the local transport's reader thread failed")
         finally:
             for peer in peers:
                 peer.close()
@@ -227,6 +232,8 @@ class LocalCoordinatorTransport(CoordinatorTransport):
 
     def receive(self, max_batch: int, timeout: float) -> list[Delivery]:
         self.start()
+        if self._thread is not None and not self._thread.is_alive() and self._inbox.empty():
+            raise TransportLost("the local transport's reader thread stopped; see the log")
         try:
             first = self._inbox.get(timeout=max(0.0, timeout))
         except queue.Empty:
