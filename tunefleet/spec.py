@@ -226,7 +226,8 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{p}: a command objective needs a [space] table of its params")
         from tunefleet.worker.command import CommandConfig, substitute
 
-        context = {**dict.fromkeys(spec.space, 0), "trial": 0, "study": s.name}
+        context = {**dict.fromkeys(spec.space, 0), "trial": 0, "study": s.name,
+                   "spec_dir": "", "python": ""}
         try:
             for item in [*obj.command, obj.workdir, *(obj.env or {}).values()]:
                 substitute(item, context)

@@ -6,7 +6,7 @@
     parser = "db_bench"                     # json | regex | keyvalue | file | hpl | db_bench | ffmpeg
     timeout = 600
 
-``{param}`` placeholders (and ``{trial}``, ``{study}``) are replaced inside argv
+``{param}`` placeholders (and ``{trial}``, ``{study}``, ``{spec_dir}``, ``{python}``) are replaced inside argv
 items, each item staying one argument whatever the value holds. The program also
 gets ``TUNEFLEET_TRIAL``, ``TUNEFLEET_STUDY`` and ``TUNEFLEET_PARAM_<NAME>`` in its
 environment and runs in its own working directory. Output is parsed as it
@@ -23,6 +23,7 @@ import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -154,12 +155,14 @@ class CommandObjective:
     def __call__(self, trial: Trial) -> list[float]:
         cfg = self.config
         params = {name: trial._suggest(name, dist) for name, dist in self.space.items()}
-        context = {**params, "trial": trial.number, "study": trial.study}
+        context = {**params, "trial": trial.number, "study": trial.study,
+                   "spec_dir": str(Path(cfg.base).resolve()), "python": sys.executable}
         argv = [substitute(item, context) for item in cfg.argv]
         base = Path(cfg.base)
         workdir = base / substitute(cfg.workdir, context)
         workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # a Python program's reports arrive as printed
         env["TUNEFLEET_TRIAL"] = str(trial.number)
         env["TUNEFLEET_STUDY"] = trial.study
         for name, value in params.items():
