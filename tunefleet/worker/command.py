@@ -193,7 +193,6 @@ class CommandObjective:
         return self._results(trial, parser.metrics)
 
     def _follow(self, trial: Trial, proc: subprocess.Popen[str], parser: p.Parser) -> None:
-        cfg = self.config
         lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
         assert proc.stdout is not None and proc.stderr is not None
         readers = [
