@@ -438,7 +438,7 @@ def test_a_wrong_password_gives_broker_auth_error_without_the_password(
 @pytest.mark.parametrize("url, where", [
     ("amqp://u:hunter3@127.0.0.1:1/%2F", "127.0.0.1:1"),  # nothing listens on port 1
     ("ftp://u:hunter3@127.0.0.1:5672/%2F", "***"),  # not an AMQP URL
-    ("amqp://u:hunter3@127.0.0.1:99999/%2F", "unparseable"),  # a port out of range
+    ("amqp://u:hunter3@127.0.0.1:99999/%2F", "u:***@127.0.0.1:99999"),  # a port out of range
 ])
 def test_an_unusable_broker_url_gives_broker_error_with_the_password_masked(
     url: str, where: str, side: str
