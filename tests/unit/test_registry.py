@@ -31,12 +31,15 @@ def test_options_reach_the_plugin() -> None:
     assert (pruner.n_warmup_steps, pruner.interval_steps) == (3, 2)
 
 
-REQUIRED = {"patient": {"wrapped_pruner": None, "patience": 1}}  # no default in Optuna either
+REQUIRED = {  # no default in Optuna either
+    "patient": {"wrapped_pruner": None, "patience": 1},
+    "grid": {"search_space": {"x": [1, 2]}},
+}
 
 
 def test_every_registered_plugin_builds_with_its_defaults() -> None:
     for name in SAMPLERS:
-        make_sampler(name)
+        make_sampler(name, REQUIRED.get(name))
     for name in PRUNERS:
         make_pruner(name, REQUIRED.get(name))
 
@@ -45,12 +48,12 @@ def test_every_registered_plugin_builds_with_its_defaults() -> None:
     ("make", "name", "match"),
     [
         (make_sampler, "randon", r"unknown sampler 'randon' \(did you mean 'random'\?\); "
-                                 r"known samplers: random"),
+                                 r"known samplers: grid, qmc, random, tpe"),
         (make_pruner, "meidan", r"unknown pruner 'meidan' \(did you mean 'median'\?\); "
                                 r"known pruners: asha, hyperband, median, nop, patient, percentile, "
                                 r"successive_halving, threshold"),
         (make_pruner, "wilcoxon", r"unknown pruner 'wilcoxon'; known pruners: asha, hyperband, median"),
-        (make_sampler, "", r"unknown sampler ''; known samplers: random"),
+        (make_sampler, "", r"unknown sampler ''; known samplers: grid, qmc, random, tpe"),
     ],
 )
 def test_unknown_names_list_the_known_ones(make: Any, name: str, match: str) -> None:

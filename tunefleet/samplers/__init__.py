@@ -6,9 +6,17 @@ from typing import Any
 
 from tunefleet.registry import build
 from tunefleet.samplers.base import Sampler
+from tunefleet.samplers.grid import GridSampler
+from tunefleet.samplers.qmc import QMCSampler
 from tunefleet.samplers.random import RandomSampler
+from tunefleet.samplers.tpe import TPESampler
 
-SAMPLERS: dict[str, type[Sampler]] = {"random": RandomSampler}
+SAMPLERS: dict[str, type[Sampler]] = {
+    "random": RandomSampler,
+    "tpe": TPESampler,
+    "qmc": QMCSampler,
+    "grid": GridSampler,
+}
 
 
 def make_sampler(name: str, options: dict[str, Any] | None = None) -> Sampler:
@@ -16,4 +24,12 @@ def make_sampler(name: str, options: dict[str, Any] | None = None) -> Sampler:
     return build("sampler", SAMPLERS, name, options or {})
 
 
-__all__ = ["SAMPLERS", "RandomSampler", "Sampler", "make_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "GridSampler",
+    "QMCSampler",
+    "RandomSampler",
+    "Sampler",
+    "TPESampler",
+    "make_sampler",
+]

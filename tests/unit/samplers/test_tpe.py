@@ -1,0 +1,241 @@
+"""TPESampler: options, start-up, search spaces (intersection, groups), constraints, several
+objectives, and the constant liar. Studies are driven through Study's commands."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.unit.samplers.studies import Run, Trial, mean_pairwise_distance, sphere
+from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from tunefleet.core.trial import TrialRecord, TrialState
+from tunefleet.errors import ConfigError
+from tunefleet.samplers import RandomSampler, TPESampler, make_sampler
+from tunefleet.samplers.tpe import default_weights
+
+X4 = [f"x{i}" for i in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"n_startup_trials": -1}, "n_startup_trials must be an int >= 0"),
+        ({"n_ei_candidates": 0}, "n_ei_candidates must be an int >= 1"),
+        ({"n_ei_candidates": 2.5}, "n_ei_candidates must be an int"),
+        ({"gamma": 0.0}, r"gamma must be a fraction in \(0, 1\], 'hyperopt' or None"),
+        ({"gamma": "optuna"}, "gamma must be"),
+        ({"weights": "ramp"}, "weights must be one of default, uniform"),
+        ({"prior_weight": -1.0}, "prior_weight must be a number >= 0"),
+        ({"group": True, "multivariate": False}, "group=True needs multivariate=True"),
+        ({"consider_magic_clip": True}, "has no option 'consider_magic_clip'"),
+    ],
+)
+def test_bad_options_are_config_errors(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_sampler("tpe", options)
+
+
+def test_defaults_are_optunas() -> None:
+    s = TPESampler()
+    assert (s.n_startup_trials, s.n_ei_candidates, s.prior_weight, s.consider_endpoints) == (
+        10, 24, 1.0, False)
+    assert (s.multivariate, s.group, s.constant_liar, s.gamma, s.weights) == (
+        None, False, True, None, "default")
+    assert s._n_below(1000, 1) == 25 and s._n_below(50, 1) == 5 and s._n_below(1000, 2) == 100
+    assert TPESampler(gamma="hyperopt")._n_below(100, 1) == 3
+    assert list(default_weights(3)) == [1, 1, 1]
+    w = default_weights(100)
+    assert w[0] == pytest.approx(0.01) and list(w[-25:]) == [1.0] * 25 and np.all(np.diff(w) >= 0)
+
+
+def test_start_up_trials_are_the_random_samplers() -> None:
+    objective = sphere(X4)
+    tpe, rnd = Run(TPESampler(seed=7)), Run(RandomSampler(seed=7))
+    tpe.optimize(objective, 10)
+    rnd.optimize(objective, 10)
+    assert [r.params for r in tpe.study.trials] == [r.params for r in rnd.study.trials]
+    tpe.optimize(objective, 1)
+    rnd.optimize(objective, 1)
+    assert tpe.study.trials[10].params != rnd.study.trials[10].params
+
+
+@pytest.mark.parametrize("options", [{}, {"multivariate": False}, {"group": True}])
+def test_it_finds_better_points_than_random_search(options: dict[str, Any]) -> None:
+    def best(sampler: Any) -> float:
+        run = Run(sampler)
+        return min(run.optimize(sphere(X4), 80))
+
+    tpe = [best(TPESampler(seed=s, **options)) for s in range(4)]
+    rnd = [best(RandomSampler(seed=s)) for s in range(4)]
+    assert np.median(tpe) < np.median(rnd) / 3
+
+
+def test_params_every_trial_used_are_sampled_at_ask() -> None:
+    """After the first complete trial a worker needs no round trip for x0..x3; a param used
+    by some trials only (``extra``) is sampled alone, on a suggest."""
+    run = Run(TPESampler(seed=1))
+
+    def objective(t: Trial) -> float:
+        value = sphere(X4)(t)
+        if t.number % 2:
+            value += t.suggest_float("extra", 0.0, 1.0)
+        return value
+
+    run.optimize(objective, 30)
+    view = run.study.view
+    space = run.sampler.infer_relative_search_space(view, TrialRecord(30, TrialState.RUNNING))
+    assert sorted(space) == X4
+    assert run.round_trips == 4 + 15  # the first trial's four, then "extra" on every odd trial
+    x = FloatDistribution(0.0, 1.0)
+    assert all(0.0 <= r.params["extra"] <= 1.0 for r in run.study.trials if "extra" in r.params)
+    assert run.sampler.sample_independent(view, TrialRecord(30, TrialState.RUNNING), "extra", x) == \
+        TPESampler(seed=1).sample_independent(view, TrialRecord(30, TrialState.RUNNING), "extra", x)
+
+
+def branches(t: Trial) -> float:
+    """A conditional space: each kind has its own params; kind "a" near xa = 2 is best."""
+    kind = t.suggest_categorical("kind", ["a", "b", "c"])
+    if kind == "a":
+        return (t.suggest_float("xa", -5.0, 5.0) - 2.0) ** 2 + (t.suggest_int("na", 1, 9) - 3) ** 2 / 10
+    if kind == "b":
+        return 1.0 + (t.suggest_float("xb", 1e-3, 1.0, log=True) - 0.1) ** 2
+    return 2.0 + t.suggest_categorical("cc", [0.5, 1.5]) * (t.suggest_int("nc", 0, 20, step=4) / 10)
+
+
+def test_group_samples_each_conditional_sub_space_at_ask() -> None:
+    grouped, plain = Run(TPESampler(seed=3, group=True)), Run(TPESampler(seed=3))
+    grouped.optimize(branches, 60)
+    plain.optimize(branches, 60)
+    record = TrialRecord(60, TrialState.RUNNING)
+    assert grouped.sampler._facts_of(grouped.study.view).groups == [
+        {"kind": CategoricalDistribution(("a", "b", "c"))},
+        {"na": IntDistribution(1, 9), "xa": FloatDistribution(-5.0, 5.0)},
+        {"xb": FloatDistribution(1e-3, 1.0, log=True)},
+        {"cc": CategoricalDistribution((0.5, 1.5)), "nc": IntDistribution(0, 20, step=4)},
+    ]
+    assert sorted(grouped.sampler.infer_relative_search_space(grouped.study.view, record)) == [
+        "cc", "kind", "na", "nc", "xa", "xb"]
+    assert sorted(plain.sampler.infer_relative_search_space(plain.study.view, record)) == ["kind"]
+    # with groups, once every branch has been seen, every param comes with the trial
+    before = grouped.round_trips
+    grouped.optimize(branches, 20)
+    assert grouped.round_trips == before
+    assert plain.round_trips > 60
+    # and the study settles on the best branch, near its optimum
+    last = grouped.study.trials[-20:]
+    assert sum(r.params["kind"] == "a" for r in last) >= 12
+    assert min(r.values[0] for r in grouped.study.trials) < 0.2
+
+
+def test_constraints_steer_it_towards_feasible_points() -> None:
+    """Minimise x + y subject to x + y >= 1 (told as the constraint 1 - x - y <= 0): the
+    unconstrained optimum is infeasible, so a sampler blind to constraints leaves the
+    feasible region, and one that puts infeasible trials among the bad ones does not."""
+
+    def constrained(t: Trial) -> tuple[float, list[float]]:
+        x, y = t.suggest_float("x", 0.0, 1.0), t.suggest_float("y", 0.0, 1.0)
+        return x + y, [1.0 - x - y]
+
+    def share_feasible(run: Run) -> float:
+        later = run.study.trials[20:]
+        return sum(r.params["x"] + r.params["y"] >= 1.0 for r in later) / len(later)
+
+    with_c, without = [], []
+    for seed in range(3):
+        run = Run(TPESampler(seed=seed))
+        run.optimize(constrained, 60)
+        with_c.append(share_feasible(run))
+        blind = Run(TPESampler(seed=seed))
+        blind.optimize(lambda t: constrained(t)[0], 60)
+        without.append(share_feasible(blind))
+    assert np.mean(with_c) > 0.4
+    assert np.mean(with_c) > np.mean(without) + 0.25
+    best = min(r.values[0] for r in run.study.trials if r.constraints and r.constraints[0] <= 0)
+    assert 1.0 <= best < 1.1
+
+
+def test_the_constant_liar_spreads_simultaneous_asks() -> None:
+    """16 workers ask at once after 30 trials: with the liar their points spread out, and
+    above all none lands next to another."""
+
+    def spread(liar: bool, seed: int) -> tuple[float, float]:
+        run = Run(TPESampler(seed=seed, constant_liar=liar))
+        run.optimize(sphere(X4), 30)
+        trials = [run.ask() for _ in range(16)]
+        for t in trials:
+            sphere(X4)(t)
+        pts = np.array([[(t.params[n] + 1) / 2 for n in X4] for t in trials])
+        d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(axis=-1))
+        np.fill_diagonal(d, np.inf)
+        return mean_pairwise_distance(pts), float(d.min(axis=1).mean())
+
+    liar = np.array([spread(True, s) for s in range(3)]).mean(axis=0)
+    blind = np.array([spread(False, s) for s in range(3)]).mean(axis=0)
+    assert liar[0] > 1.15 * blind[0]  # mean pairwise distance (measured: 0.41 against 0.33)
+    assert liar[1] > 1.6 * blind[1]  # distance to the nearest other point (0.26 against 0.14)
+
+
+def test_running_trials_without_the_blocks_params_are_ignored() -> None:
+    run = Run(TPESampler(seed=0, n_startup_trials=2))
+    run.optimize(sphere(X4), 5)
+    stray = run.ask()  # RUNNING, and it has used none of x0..x3 yet
+    stray.params.clear()
+    t = run.ask()
+    assert set(t._given) == set(X4)
+
+
+def test_pruned_trials_count_and_rank_by_their_last_step() -> None:
+    run = Run(TPESampler(seed=0, n_startup_trials=4))
+    x = FloatDistribution(0.0, 1.0)
+    for i in range(4):
+        t = run.ask()
+        t.suggest("x", x)
+        run.study.report(t.number, {0: 1.0, 1: float(i)}, request_id=f"p{i}", now=0.0)
+        run.tell(t, None, state=TrialState.PRUNED)
+    facts = run.sampler._facts_of(run.study.view)
+    assert facts.n_used == 4
+    assert facts.pruned_key[:, 0].tolist() == [-1.0] * 4
+    t = run.ask()  # no COMPLETE trial: the good ones are the pruned trials that did best
+    assert set(t._given) == {"x"}
+
+
+def zdt1(t: Trial) -> tuple[float, float]:
+    x = np.array([t.suggest_float(f"x{i}", 0.0, 1.0) for i in range(3)])
+    g = 1 + 9 * x[1:].mean()
+    return float(x[0]), float(g * (1 - math.sqrt(x[0] / g)))
+
+
+def test_several_objectives_split_by_pareto_rank() -> None:
+    from tunefleet.samplers.tpe_history import hypervolume
+
+    def front_hv(sampler: Any) -> float:
+        run = Run(sampler, directions=("minimize", "minimize"))
+        run.optimize(zdt1, 80)
+        pts = np.array([r.values for r in run.study.trials if r.values is not None])
+        return hypervolume(pts, np.array([1.1, 11.0]))
+
+    assert TPESampler()._is_multivariate(Run(TPESampler(), directions=("minimize",) * 2).study.view) is False
+    tpe = [front_hv(TPESampler(seed=s)) for s in range(3)]
+    rnd = [front_hv(RandomSampler(seed=s)) for s in range(3)]
+    assert np.mean(tpe) > np.mean(rnd)
+
+
+def test_maximize_is_minimize_of_the_negation() -> None:
+    lo, hi = Run(TPESampler(seed=2)), Run(TPESampler(seed=2), directions=("maximize",))
+    lo.optimize(sphere(X4), 25)
+    hi.optimize(lambda t: -sphere(X4)(t), 25)
+    assert [r.params for r in lo.study.trials] == [r.params for r in hi.study.trials]
+
+
+def test_without_start_up_trials_the_first_asks_draw_from_the_prior() -> None:
+    space = {"x": FloatDistribution(-1.0, 1.0), "k": IntDistribution(0, 3),
+             "c": CategoricalDistribution(("a", "b"))}
+    run = Run(TPESampler(seed=0, n_startup_trials=0), space=space)
+    trials = run.batch(lambda t: float(t.suggest("x", space["x"])), 4)  # RUNNING ones lie too
+    run.optimize(lambda t: float(t.suggest("x", space["x"])), 10)
+    assert all(set(t.params) == {"x"} for t in trials)
+    assert all(set(r.distributions) == {"x"} for r in run.study.trials)
+    assert min(run.complete_values()) < -0.8

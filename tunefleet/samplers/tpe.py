@@ -1,0 +1,307 @@
+"""TPESampler: the Tree-structured Parzen Estimator, with Optuna 5's defaults and behaviour.
+
+Per ask, the finished trials are split into good and bad (``tpe_history.split``), a
+Parzen estimator is fitted to each (``parzen.Parzen``), ``n_ei_candidates`` points
+are drawn from the good one, and the point with the largest log l(x) - log g(x) is
+taken. With ``constant_liar`` the trials still RUNNING count as bad, with the params
+they were handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
+weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
+from each other's points even when thousands of finished trials dilute the bad ones.
+
+What the sampler keeps is a cache of facts about finished trials that it rebuilds
+from the StudyView when it meets another view; the estimators are fitted from the
+view's numpy columns on every ask. Randomness comes from ``stream(seed, trial number,
+names)``, so a study asks the same points whatever process runs the sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tunefleet.core.distributions import CategoricalDistribution, Distribution, ParamValue
+from tunefleet.core.history import StudyView
+from tunefleet.core.trial import TrialRecord
+from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.parzen import CAT, Axis, Parzen
+from tunefleet.samplers.tpe_history import TrialFacts, split, usable
+
+WEIGHTS = ("default", "uniform")
+_LIE_WIDTH = 0.25  # a RUNNING trial's kernel in g, as a fraction of l's median kernel width
+
+
+def default_weights(n: int) -> np.ndarray:
+    """Optuna's weights of n trials in trial-number order: the newest 25 weigh 1, older ones
+    ramp down linearly to 1/n."""
+    if n < 25:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+
+
+def _single_value(dist: Distribution) -> ParamValue:
+    """The one value of a distribution that has one."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[0]
+    return dist.to_external(float(dist.low))
+
+
+def _check_int(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+
+
+class TPESampler(Sampler):
+    """Tree-structured Parzen Estimator (Bergstra, Bardenet, Bengio & Kégl, "Algorithms for
+    Hyper-Parameter Optimization", NeurIPS 2011), multivariate as in Falkner, Klein & Hutter
+    (BOHB, ICML 2018), with Optuna's components (Watanabe, "Tree-Structured Parzen Estimator:
+    Understanding Its Algorithm Components", arXiv:2304.11127), multi-objective splitting as
+    in MOTPE (Ozaki et al., GECCO 2020 / JAIR 2022), and constraints as Optuna handles them.
+
+    Options, with Optuna 5's names and defaults:
+
+    - ``n_startup_trials``: random sampling until this many trials are COMPLETE or PRUNED.
+    - ``n_ei_candidates``: points drawn from l(x) per ask.
+    - ``gamma``: the good fraction: None is Optuna's (min(ceil(0.1 n), 25), or ceil(0.1 n)
+      with several objectives); a number f in (0, 1] is min(ceil(f n), 25) (ceil(f n) with
+      several objectives); "hyperopt" is min(ceil(0.25 sqrt(n)), 25).
+    - ``weights``: "default" (Optuna's: older bad trials weigh less) or "uniform".
+    - ``prior_weight``, ``consider_endpoints``: the Parzen estimators' prior and bandwidths.
+    - ``multivariate``: joint sampling of the params that every trial used; None means True
+      for one objective and False for several, as Optuna. False samples each param alone,
+      still at ask time (so a worker needs no round trip per param).
+    - ``group``: with multivariate, sample jointly each group of params that always appear
+      together (conditional spaces).
+    - ``constant_liar``: RUNNING trials count as bad trials, and keep other asks off their
+      points (Ginsbourger, Le Riche & Carraro, "Kriging is well-suited to parallelize
+      optimization", 2010, for the liar; the narrow kernels are ours, see ``_lie``).
+    - ``seed``: the random streams' seed (None means 0; the coordinator gives a study with
+      no seed a random one when it creates it).
+
+    ``gamma`` and ``weights`` take names and numbers, not functions, so that a study's
+    options stay JSON and TOML.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_startup_trials: int = 10,
+        n_ei_candidates: int = 24,
+        gamma: float | str | None = None,
+        weights: str = "default",
+        prior_weight: float = 1.0,
+        consider_endpoints: bool = False,
+        multivariate: bool | None = None,
+        group: bool = False,
+        constant_liar: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        _check_int("n_startup_trials", n_startup_trials, 0)
+        _check_int("n_ei_candidates", n_ei_candidates, 1)
+        if gamma is not None and gamma != "hyperopt" and (
+            isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1
+        ):
+            raise ValueError(f"gamma must be a fraction in (0, 1], 'hyperopt' or None, got {gamma!r}")
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+        if not (isinstance(prior_weight, (int, float)) and prior_weight >= 0 and math.isfinite(prior_weight)):
+            raise ValueError(f"prior_weight must be a number >= 0, got {prior_weight!r}")
+        if group and multivariate is False:
+            raise ValueError("group=True needs multivariate=True (or multivariate left unset)")
+        self.n_startup_trials = int(n_startup_trials)
+        self.n_ei_candidates = int(n_ei_candidates)
+        self.gamma = gamma
+        self.weights = weights
+        self.prior_weight = float(prior_weight)
+        self.consider_endpoints = bool(consider_endpoints)
+        self.multivariate = multivariate
+        self.group = bool(group)
+        self.constant_liar = bool(constant_liar)
+        self.seed = seed
+        self._seed = 0 if seed is None else int(seed)
+        self._facts: TrialFacts | None = None
+
+    # ---- the Sampler interface ---------------------------------------------------------
+    def infer_relative_search_space(
+        self, view: StudyView, trial: TrialRecord
+    ) -> dict[str, Distribution]:
+        """The intersection space (or, with ``group``, every group's params), without the
+        params that can take one value only."""
+        facts = self._facts_of(view)
+        if self.group:
+            space = {k: d for g in facts.groups for k, d in g.items()}
+        else:
+            space = dict(facts.intersection or {})
+        return {k: d for k, d in sorted(space.items()) if not d.single()}
+
+    def sample_relative(
+        self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
+    ) -> dict[str, ParamValue]:
+        facts = self._facts_of(view)
+        out: dict[str, ParamValue] = {k: _single_value(d) for k, d in space.items() if d.single()}
+        todo = {k: d for k, d in sorted(space.items()) if not d.single()}
+        for block in self._blocks(facts, todo):
+            out.update(self._sample_block(view, facts, trial, block))
+        return out
+
+    def sample_independent(
+        self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
+    ) -> ParamValue:
+        if dist.single():
+            return _single_value(dist)
+        return self._sample_block(view, self._facts_of(view), trial, {name: dist})[name]
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _facts_of(self, view: StudyView) -> TrialFacts:
+        if self._facts is None or self._facts.view is not view:
+            self._facts = TrialFacts(view)
+        self._facts.sync()
+        return self._facts
+
+    def _is_multivariate(self, view: StudyView) -> bool:
+        if self.multivariate is not None:
+            return self.multivariate
+        return self.group or len(view.directions) == 1
+
+    def _blocks(self, facts: TrialFacts, space: dict[str, Distribution]) -> list[dict[str, Distribution]]:
+        """How ``space`` is sampled: blocks sampled jointly, and every other param alone."""
+        if not self._is_multivariate(facts.view):
+            return [{k: d} for k, d in space.items()]
+        if self.group:
+            joint = [{k: space[k] for k in sorted(g) if k in space} for g in facts.groups]
+        else:
+            inter = facts.intersection or {}
+            joint = [{k: d for k, d in space.items() if k in inter}]
+        joint = [b for b in joint if b]
+        taken = {k for b in joint for k in b}
+        return joint + [{k: d} for k, d in space.items() if k not in taken]
+
+    def _n_below(self, n: int, n_objectives: int) -> int:
+        if self.gamma == "hyperopt":
+            return min(math.ceil(0.25 * math.sqrt(n)), 25)
+        k = math.ceil((0.1 if self.gamma is None else float(self.gamma)) * n)
+        return k if n_objectives > 1 else min(k, 25)
+
+    def _weights(self, n: int) -> np.ndarray:
+        return default_weights(n) if self.weights == "default" else np.ones(n)
+
+    def _sample_block(
+        self, view: StudyView, facts: TrialFacts, trial: TrialRecord, block: dict[str, Distribution]
+    ) -> dict[str, ParamValue]:
+        names = list(block)
+        if facts.n_used < self.n_startup_trials:
+            return {
+                k: uniform_in(d, float(stream(self._seed, trial.number, k).random()))
+                for k, d in block.items()
+            }
+        axes = [Axis.of(block[k]) for k in names]
+        cols = [facts.values_of(k, block[k]) for k in names]
+        good, bad = split(facts, self._n_below(facts.n_used, len(view.directions)))
+        good_obs, _ = self._observations(axes, cols, good)
+        bad_obs, bad_kept = self._observations(axes, cols, bad)
+        bad_numbers = view.numbers()[bad_kept]
+        run_obs, run_numbers = self._running(view, trial, block, axes)
+        if not self.constant_liar:
+            run_obs, run_numbers = run_obs[:0], run_numbers[:0]
+        # the bad rows: finished ones in trial-number order, then the running ones
+        n_fin = len(bad_obs)
+        bad_obs = np.concatenate([bad_obs, run_obs])
+        run_sorted = np.sort(run_numbers)
+        ranks = np.concatenate([
+            np.arange(n_fin) + np.searchsorted(run_sorted, bad_numbers),
+            np.searchsorted(bad_numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
+        ])
+        bad_w = self._weights(len(bad_obs))[ranks]
+        orders = self._orders(facts, block, axes, bad_kept, bad_obs, n_fin)
+        good_w = self._weights(len(good_obs)) if len(view.directions) == 1 else np.ones(len(good_obs))
+        options: dict[str, Any] = {
+            "prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints,
+        }
+        below = Parzen(axes, good_obs, good_w, **options)
+        above = Parzen(axes, bad_obs, bad_w, orders=orders, **options)
+        rng = stream(self._seed, trial.number, "tpe\x1f" + "\x1f".join(names))
+        candidates = below.sample(rng, self.n_ei_candidates)
+        log_g = above.log_pdf(candidates)
+        if len(run_obs):
+            log_g = self._lie(below, len(good_obs), run_obs, axes, candidates, log_g)
+        score = below.log_pdf(candidates) - log_g
+        best = candidates[int(np.argmax(score))]
+        return {k: block[k].to_external(float(best[i])) for i, k in enumerate(names)}
+
+    @staticmethod
+    def _observations(
+        axes: list[Axis], cols: list[np.ndarray], idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of the trials at ``idx`` that used every param of the block, on the axes'
+        scales; those trials' finished indices)."""
+        raw = np.stack([c[idx] for c in cols], axis=1) if len(idx) else np.empty((0, len(cols)))
+        keep = ~np.isnan(raw).any(axis=1)
+        raw, kept = raw[keep], idx[keep]
+        for i, axis in enumerate(axes):
+            if axis.kind != CAT:
+                raw[:, i] = axis.to_unit(raw[:, i])
+        return raw, kept
+
+    def _lie(self, below: Parzen, n_good: int, run_obs: np.ndarray, axes: list[Axis],
+             candidates: np.ndarray, log_g: np.ndarray) -> np.ndarray:
+        """log g(x) with the RUNNING trials weighing as much as the good trials do in l(x).
+
+        Counted as bad trials only (Optuna's liar), a RUNNING trial is one kernel among all
+        the bad ones, so with hundreds of trials it hardly keeps another ask away. Here g is
+        also mixed with narrow kernels at the RUNNING trials (a quarter of l's median kernel
+        width; on a categorical axis, their very choice) that hold the share of g that they
+        would hold of l: a candidate next to a RUNNING trial then scores about as a point as
+        likely bad as good, and one further off keeps its score. Wider kernels spread
+        batches further but cost Hartmann6 and Rosenbrock-10 dearly (benchmarks/README.md)."""
+        share = len(run_obs) / (len(run_obs) + max(n_good, 1))
+        pending = Parzen(axes, run_obs, np.ones(len(run_obs)), prior_weight=0.0,
+                         consider_endpoints=self.consider_endpoints,
+                         sigmas=_LIE_WIDTH * below.kernel_widths())
+        return np.logaddexp(math.log1p(-share) + log_g, math.log(share) + pending.log_pdf(candidates))
+
+    @staticmethod
+    def _orders(
+        facts: TrialFacts,
+        block: dict[str, Distribution],
+        axes: list[Axis],
+        kept: np.ndarray,
+        obs: np.ndarray,
+        n_fin: int,
+    ) -> list[np.ndarray | None]:
+        """Per axis, the order that sorts the rows of ``obs``, from the facts' sorted columns
+        (no sort of the finished trials per ask); the running rows are merged in."""
+        row_of = np.full(facts.n, -1, dtype=np.int64)
+        row_of[kept] = np.arange(n_fin)
+        orders: list[np.ndarray | None] = []
+        for i, (name, dist) in enumerate(block.items()):
+            if axes[i].kind == CAT:
+                orders.append(None)
+                continue
+            rows = row_of[facts.sorted_of(name, dist)]
+            rows = rows[rows >= 0]
+            run = n_fin + np.argsort(obs[n_fin:, i], kind="stable")
+            at = np.searchsorted(obs[rows, i], obs[run, i], side="right")
+            orders.append(np.insert(rows, at, run))
+        return orders
+
+    @staticmethod
+    def _running(
+        view: StudyView, trial: TrialRecord, block: dict[str, Distribution], axes: list[Axis]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The RUNNING trials other than ``trial`` that hold every param of the block: their
+        rows on the axes' scales, and their numbers."""
+        rows, numbers = [], []
+        for record in view.running.values():
+            if record.number == trial.number:
+                continue
+            row = [usable(record, k, d) for k, d in block.items()]
+            if any(math.isnan(v) for v in row):
+                continue
+            rows.append(row)
+            numbers.append(record.number)
+        obs = np.array(rows, dtype=float).reshape(len(rows), len(block))
+        for i, axis in enumerate(axes):
+            if axis.kind != CAT:
+                obs[:, i] = axis.to_unit(obs[:, i])
+        return obs, np.array(numbers, dtype=np.int64)

@@ -1,0 +1,303 @@
+"""What TPE keeps about a study's finished trials, and how it splits them into good and bad.
+
+``TrialFacts`` is a cache of per-trial facts that the StudyView columns do not hold
+(feasibility, a pruned trial's last step and value, which distribution each param
+was drawn from, the search spaces seen so far). It grows as ``view.n_finished``
+grows, reading only the newly finished records, and is rebuilt from scratch if it
+is handed another view: it is never more than a function of the view.
+
+The split follows Optuna's TPE: the ``n_below`` best COMPLETE feasible trials are
+good (by value, or by non-domination rank with a hypervolume tie-break when the
+study has several objectives), topped up from the PRUNED trials that got furthest,
+then from the least infeasible ones; every other trial is bad.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tunefleet.core.distributions import CategoricalDistribution, Distribution
+from tunefleet.core.history import StudyView
+from tunefleet.core.settings import Direction
+from tunefleet.core.trial import TrialRecord, TrialState
+
+SKIP, GOOD, PRUNED, INFEASIBLE = 0, 1, 2, 3  # a finished trial's class; FAIL is SKIP
+_EPS = 1e-12
+
+
+def usable(record: TrialRecord, name: str, dist: Distribution) -> float:
+    """The internal value of ``name`` in ``record`` as a value of ``dist``, or NaN when the
+    record drew it from a distribution that does not fit (another kind, other choices, or a
+    value outside the range)."""
+    used = record.distributions.get(name)
+    if used is None or name not in record.params:
+        return math.nan
+    if used == dist:
+        return used.to_internal(record.params[name])
+    if isinstance(used, CategoricalDistribution) or isinstance(dist, CategoricalDistribution):
+        return math.nan
+    if type(used) is not type(dist):
+        return math.nan
+    x = used.to_internal(record.params[name])
+    return x if dist.low <= x <= dist.high else math.nan
+
+
+class TrialFacts:
+    """Per finished trial (in the view's finishing order): class, loss, violation, pruned
+    step; plus the intersection space and the groups of params seen together."""
+
+    def __init__(self, view: StudyView) -> None:
+        self.view = view
+        self.n = 0
+        self.signs = np.array([1.0 if d == Direction.MINIMIZE else -1.0 for d in view.directions])
+        self.cls = np.zeros(0, dtype=np.int8)
+        self.violation = np.zeros(0)
+        self.pruned_key = np.zeros((0, 2))
+        self.n_used = 0  # COMPLETE and PRUNED trials: what n_startup_trials and gamma count
+        self.intersection: dict[str, Distribution] | None = None
+        self.groups: list[dict[str, Distribution]] = []
+        self._columns: dict[tuple[str, Distribution], np.ndarray] = {}
+        self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
+        self._sorted_upto: dict[tuple[str, Distribution], int] = {}
+        self._order: np.ndarray = np.zeros(0, dtype=np.int64)
+
+    def sync(self) -> None:
+        """Take in the trials that finished since the last call."""
+        view = self.view
+        new = view.n_finished - self.n
+        if new <= 0:
+            return
+        numbers = view.numbers()
+        cls = np.zeros(new, dtype=np.int8)
+        violation = np.zeros(new)
+        pruned_key = np.zeros((new, 2))
+        for j in range(new):
+            record = view.trials[int(numbers[self.n + j])]
+            if record.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+                continue
+            self.n_used += 1
+            self._add_space(record.distributions)
+            v = sum(c for c in record.constraints or () if c > 0)
+            violation[j] = v
+            if v > 0:
+                cls[j] = INFEASIBLE
+            elif record.state == TrialState.COMPLETE:
+                cls[j] = GOOD
+            else:
+                cls[j] = PRUNED
+            pruned_key[j] = self._pruned_key(record)
+        self.cls = np.concatenate([self.cls, cls])
+        self.violation = np.concatenate([self.violation, violation])
+        self.pruned_key = np.concatenate([self.pruned_key, pruned_key])
+        self.n = view.n_finished
+        self._order = np.argsort(numbers, kind="stable")
+
+    def _pruned_key(self, record: TrialRecord) -> tuple[float, float]:
+        """Optuna's order of pruned trials: furthest step first, then best value there."""
+        if not record.intermediate:
+            return 1.0, 0.0
+        step = max(record.intermediate)
+        value = record.intermediate[step]
+        if math.isnan(value) or len(self.signs) != 1:
+            return -step, math.inf if math.isnan(value) else 0.0
+        return -step, float(value * self.signs[0])
+
+    def _add_space(self, used: dict[str, Distribution]) -> None:
+        if self.intersection is None:
+            self.intersection = dict(used)
+        else:
+            self.intersection = {k: d for k, d in self.intersection.items() if used.get(k) == d}
+        # Optuna's group decomposition: split every group by "used here or not".
+        keys = set(used)
+        groups: list[dict[str, Distribution]] = []
+        for group in self.groups:
+            inside = {k: used[k] for k in group if k in keys}
+            outside = {k: d for k, d in group.items() if k not in keys}
+            groups += [g for g in (inside, outside) if g]
+            keys -= set(group)
+        if keys:
+            groups.append({k: used[k] for k in sorted(keys)})
+        self.groups = groups
+
+    def values_of(self, name: str, dist: Distribution) -> np.ndarray:
+        """Internal values of ``name`` as a value of ``dist`` per finished trial; NaN where a
+        trial did not use it or drew it from a distribution that does not fit."""
+        key = (name, dist)
+        col = self._columns.get(key, np.zeros(0))
+        have = len(col)
+        if have < self.n:
+            raw = self.view.param(name)[have : self.n]
+            numbers = self.view.numbers()
+            same = self.view.distribution(name) == dist
+            ext = np.array(raw, dtype=float)
+            for j in np.flatnonzero(~np.isnan(raw)):
+                record = self.view.trials[int(numbers[have + j])]
+                if not (same and record.distributions.get(name) == dist):
+                    ext[j] = usable(record, name, dist)
+            col = self._columns[key] = np.concatenate([col, ext])
+        return col
+
+    def sorted_of(self, name: str, dist: Distribution) -> np.ndarray:
+        """The finished indices with a usable value of ``name`` (see ``values_of``), sorted by
+        that value (ties by finishing order); kept up to date by merging in new trials."""
+        col = self.values_of(name, dist)
+        key = (name, dist)
+        idx, vals = self._sorted.get(key, (np.zeros(0, dtype=np.int64), np.zeros(0)))
+        have = self._sorted_upto.get(key, 0)
+        if have < self.n:
+            new = np.arange(have, self.n)
+            new = new[~np.isnan(col[new])]
+            new = new[np.argsort(col[new], kind="stable")]
+            at = np.searchsorted(vals, col[new], side="right")
+            idx, vals = np.insert(idx, at, new), np.insert(vals, at, col[new])
+            self._sorted[key] = (idx, vals)
+            self._sorted_upto[key] = self.n
+        return idx
+
+    def by_number(self) -> np.ndarray:
+        """Finished indices in trial-number order."""
+        return self._order
+
+
+# ---- the split -----------------------------------------------------------------------------
+def split(facts: TrialFacts, n_below: int) -> tuple[np.ndarray, np.ndarray]:
+    """(good, bad): finished indices, each in trial-number order."""
+    order = facts.by_number()
+    cls = facts.cls[order]
+    good_parts = []
+    left = n_below
+    complete = order[cls == GOOD]
+    if left > 0 and complete.size:
+        loss = facts.view.values()[complete] * facts.signs
+        chosen = _best_single(loss[:, 0], left) if loss.shape[1] == 1 else _best_multi(loss, left)
+        good_parts.append(complete[chosen])
+        left -= chosen.size
+    for kind, key in ((PRUNED, facts.pruned_key), (INFEASIBLE, facts.violation[:, None])):
+        members = order[cls == kind]
+        if left > 0 and members.size:
+            k = key[members]
+            ranked = np.lexsort([np.arange(members.size)] + [k[:, c] for c in reversed(range(k.shape[1]))])
+            good_parts.append(members[ranked[:left]])
+            left -= min(left, members.size)
+    is_good = np.zeros(facts.n, dtype=bool)
+    for part in good_parts:
+        is_good[part] = True
+    in_play = cls != SKIP
+    good = order[in_play & is_good[order]]
+    bad = order[in_play & ~is_good[order]]
+    return good, bad
+
+
+def _best_single(loss: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k smallest losses, ties broken by position (trial number)."""
+    if k >= loss.size:
+        return np.arange(loss.size)
+    kth = np.partition(loss, k - 1)[k - 1]
+    below = np.flatnonzero(loss < kth)
+    ties = np.flatnonzero(loss == kth)[: k - below.size]
+    return np.sort(np.concatenate([below, ties]))
+
+
+def _best_multi(loss: np.ndarray, k: int) -> np.ndarray:
+    """Positions of k trials by non-domination rank; the last rank that does not fit whole is
+    cut by greedy hypervolume subset selection, as Optuna does."""
+    n = len(loss)
+    if k >= n:
+        return np.arange(n)
+    ranks = nondomination_ranks(loss, k)
+    counts = np.bincount(ranks[ranks >= 0]) if (ranks >= 0).any() else np.zeros(0, dtype=np.int64)
+    full = np.flatnonzero(np.cumsum(counts) <= k)
+    last = int(full[-1]) if full.size else -1
+    chosen = np.flatnonzero((ranks >= 0) & (ranks <= last))
+    if chosen.size < k:
+        tie = np.flatnonzero(ranks == last + 1)
+        pts = loss[tie]
+        worst = pts.max(axis=0)
+        ref = np.maximum(1.1 * worst, 0.9 * worst)
+        ref[ref == 0] = _EPS
+        pick = hssp(pts, k - chosen.size, ref)
+        chosen = np.concatenate([chosen, tie[pick]])
+    return np.sort(chosen)
+
+
+def nondomination_ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
+    """Pareto rank of each row (0 is the front), peeling fronts until ``n_below`` rows are
+    ranked; rows left unranked get -1."""
+    uniq, inv = np.unique(loss, axis=0, return_inverse=True)  # lexsorted: later never dominates
+    inv = np.asarray(inv).reshape(-1)
+    ranks_u = np.full(len(uniq), -1)
+    rest = np.arange(len(uniq))
+    rank = 0
+    ranked_rows = 0
+    counts = np.bincount(inv, minlength=len(uniq))
+    while rest.size and ranked_rows < n_below:
+        front = _front(uniq[rest])
+        ranks_u[rest[front]] = rank
+        ranked_rows += int(counts[rest[front]].sum())
+        rest = rest[~front]
+        rank += 1
+    return ranks_u[inv]
+
+
+def _front(pts: np.ndarray) -> np.ndarray:
+    """Which rows of unique, lexsorted minimisation points are non-dominated."""
+    n, m = pts.shape
+    if m == 1:
+        on = np.zeros(n, dtype=bool)
+        on[0] = True
+        return on
+    if m == 2:
+        cummin = np.minimum.accumulate(pts[:, 1])
+        on = np.ones(n, dtype=bool)
+        on[1:] = cummin[1:] < cummin[:-1]
+        return on
+    on = np.zeros(n, dtype=bool)
+    rest = np.arange(n)
+    while rest.size:
+        top = rest[0]
+        on[top] = True
+        rest = rest[np.any(pts[rest, 1:] < pts[top, 1:], axis=1)]
+    return on
+
+
+def hypervolume(pts: np.ndarray, ref: np.ndarray) -> float:
+    """The volume dominated by minimisation points ``pts`` and bounded by ``ref``."""
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    if pts.shape[1] == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if pts.shape[1] == 2:
+        pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+        ys = np.minimum.accumulate(pts[:, 1])
+        xs = np.append(pts[1:, 0], ref[0])
+        return float(np.sum((xs - pts[:, 0]) * (ref[1] - ys)))
+    pts = pts[np.argsort(pts[:, -1], kind="stable")]
+    tops = np.append(pts[1:, -1], ref[-1])
+    return float(sum((tops[i] - pts[i, -1]) * hypervolume(pts[: i + 1, :-1], ref[:-1])
+                     for i in range(len(pts)) if tops[i] > pts[i, -1]))
+
+
+def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
+    """Greedy hypervolume subset selection (Guerreiro et al., Evol. Comput. 2016): positions of
+    k rows, lazily re-evaluating contributions, which only shrink as the subset grows."""
+    n = len(pts)
+    if k >= n:
+        return np.arange(n)
+    bound = np.prod(ref - pts, axis=1)
+    fresh = np.zeros(n, dtype=bool)
+    chosen: list[int] = []
+    base = 0.0
+    while len(chosen) < k:
+        i = int(np.argmax(bound))
+        if fresh[i]:
+            chosen.append(i)
+            base = hypervolume(pts[chosen], ref)
+            bound[i] = -np.inf
+            fresh[:] = False
+            continue
+        bound[i] = hypervolume(pts[chosen + [i]], ref) - base
+        fresh[i] = True
+    return np.array(sorted(chosen), dtype=np.int64)
