@@ -386,6 +386,7 @@ class Study:
             record.distributions = dict(e.distributions)
             record.worker = e.worker
             record.started_at = e.at
+            record.seen_finished = self.view.n_finished
             self.view.started(record)
         elif isinstance(e, ev.ParamSuggested):
             record = self.trial(e.number)
