@@ -26,6 +26,8 @@ class SamplerLike(Protocol):
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue: ...
 
+    def exhausted(self, view: StudyView) -> bool: ...
+
 
 NEVER = 2**62  # a next_step no report reaches: hold every value until the tell
 

@@ -104,7 +104,11 @@ class Study:
         return self.view.trials[number]
 
     def budget_spent(self) -> bool:
-        return self.stopped or (self.n_trials is not None and self.fresh >= self.n_trials)
+        """No new trial is to be started: stopped, ``n_trials`` reached, or the sampler's
+        search space spent (a grid whose every point was handed out)."""
+        if self.stopped or (self.n_trials is not None and self.fresh >= self.n_trials):
+            return True
+        return self.sampler.exhausted(self.view)
 
     def is_done(self) -> bool:
         """No trial will ever be handed out again, and none is running."""
@@ -127,7 +131,9 @@ class Study:
             if self.view.running:
                 # A running trial may yet fail and be retried: stay around for it.
                 return [], Wait(WAIT_SECONDS)
-            return [], Done("budget spent")
+            if self.n_trials is not None and self.fresh >= self.n_trials:
+                return [], Done("budget spent")
+            return [], Done("search space exhausted")
         elif self.settings.max_concurrent and running >= self.settings.max_concurrent:
             return [], Wait(WAIT_SECONDS)
         else:

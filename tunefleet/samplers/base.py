@@ -40,6 +40,11 @@ class Sampler(abc.ABC):
     ) -> dict[str, ParamValue]:
         return {name: self.sample_independent(view, trial, name, d) for name, d in space.items()}
 
+    def exhausted(self, view: StudyView) -> bool:
+        """True when the sampler has nothing new to hand out (a spent grid): the study
+        then starts no new trial and answers asks with ``done``."""
+        return False
+
     @abc.abstractmethod
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution

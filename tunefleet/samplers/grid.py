@@ -26,8 +26,9 @@ class GridSampler(Sampler):
     Trial n takes the grid point at position n minus the number of retries among trials
     0..n-1: a retry runs its failed trial's params again and spends no point, so the first
     ``n_points`` trials that are not retries visit every point exactly once. Past that the
-    grid is spent (``exhausted``) and positions wrap around. The study should be given
-    ``n_trials = n_points`` so that it ends when the grid does.
+    grid is spent (``exhausted``): the study starts no new trial and answers asks with
+    ``done`` ("search space exhausted"), whatever its ``n_trials``, as Optuna's GridSampler
+    stops its study. Retries of failed or lost trials still run.
     """
 
     def __init__(self, *, search_space: Mapping[str, Sequence[Any]], seed: int | None = None) -> None:
@@ -63,7 +64,9 @@ class GridSampler(Sampler):
 
     def grid_index(self, view: StudyView, trial: TrialRecord) -> int:
         """The grid index of ``trial``: fixed by the trials before it, so its ask and its
-        later suggests agree."""
+        later suggests agree. A retry takes the point of the trial it retries."""
+        while trial.retry_of is not None:
+            trial = view.trials[trial.retry_of]
         position = trial.number - self._retries_before(view, trial.number)
         position %= self.n_points
         if self.seed is None:

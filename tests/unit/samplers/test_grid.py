@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.samplers.studies import Run, Trial
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from tunefleet.core.replies import Done, Wait
 from tunefleet.core.trial import FailReason, TrialState
 from tunefleet.errors import ConfigError, InvalidValue
 from tunefleet.samplers import GridSampler, make_sampler
@@ -95,8 +96,32 @@ def test_exhausted_after_every_point_has_been_handed_out() -> None:
     second = run.ask()
     assert sampler.exhausted(run.study.view)
     assert second.suggest_float("x", 0.0, 1.0) == 1.0
-    third = run.ask()  # no budget was set: positions wrap around
-    assert third.suggest_float("x", 0.0, 1.0) == 0.0
+    # Spent, with no budget set: trials still running may fail and be retried, so wait...
+    assert isinstance(run.ask_reply(), Wait)
+    assert not run.study.is_done()
+    run.tell(first, 0.0)
+    run.tell(second, 1.0)
+    # ...then done, and the study says so.
+    reply = run.ask_reply()
+    assert isinstance(reply, Done) and reply.reason == "search space exhausted"
+    assert run.study.is_done()
+
+
+def test_a_spent_grid_still_runs_retries() -> None:
+    run = Run(GridSampler(search_space={"x": [0.0, 1.0]}))
+    a, b = run.ask(), run.ask()
+    a.suggest_float("x", 0.0, 1.0)
+    b.suggest_float("x", 0.0, 1.0)
+    run.tell(a, 0.0)
+    run.tell(b, None, state=TrialState.FAIL)  # no max_retry: not retried
+    assert isinstance(run.ask_reply(), Done)
+    run2 = Run(GridSampler(search_space={"x": [0.0, 1.0]}))
+    a, b = run2.ask(), run2.ask()  # b is lost before its first suggest
+    run2.study.lapse(b.number, now=50.0)  # retried without spending a point
+    assert a.suggest_float("x", 0.0, 1.0) == 0.0
+    retry = run2.ask()
+    assert run2.study.trials[retry.number].retry_of == b.number
+    assert retry.suggest_float("x", 0.0, 1.0) == 1.0  # b's point, not a's again
 
 
 def test_a_param_outside_the_grid_or_a_value_outside_its_distribution_is_an_error() -> None:
