@@ -7,7 +7,7 @@ trials finish, so a sampler never rebuilds the history from records on an ask.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 
 _START = 64
+
+
+def _no_cohort(number: int) -> int | None:
+    return None
 
 
 class StudyView:
@@ -33,6 +37,9 @@ class StudyView:
         self._intersection: dict[str, Distribution] | None = None
         self._by_step: dict[int, list[float]] = {}
         self.n_complete = 0
+        # The cohort of a trial (set by the Study from its pruner: Hyperband's bracket):
+        # samplers that honour it learn only from trials of the asking trial's cohort.
+        self.cohort_of: Callable[[int], int | None] = _no_cohort
 
     # ---- columns of finished trials -------------------------------------------------
     @property

@@ -51,6 +51,8 @@ class PrunerLike(Protocol):
         self, view: StudyView, trial: TrialRecord, step: int, value: float
     ) -> PruneDecision: ...
 
+    def cohort(self, view: StudyView, number: int) -> int | None: ...
+
 
 # ---- replies ----------------------------------------------------------------------
 @dataclass(frozen=True)

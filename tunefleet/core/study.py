@@ -88,6 +88,7 @@ class Study:
         self.sampler = sampler
         self.pruner = pruner
         self.view = StudyView(settings.directions)
+        self.view.cohort_of = self._cohort_of
         self.waiting: deque[int] = deque()
         self.n_trials: int | None = settings.n_trials
         self.fresh = 0  # trials that count against the budget
@@ -472,6 +473,9 @@ class Study:
             raise TunefleetError(f"study {self.name!r} cannot apply {type(e).__name__}")
 
     # ---- helpers -------------------------------------------------------------------
+    def _cohort_of(self, number: int) -> int | None:
+        return self.pruner.cohort(self.view, number)
+
     def _emit(self, events: list[ev.Event]) -> Result:
         for e in events:
             self.apply(e)

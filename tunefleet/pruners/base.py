@@ -28,6 +28,11 @@ class Pruner(abc.ABC):
     ) -> PruneDecision:
         """Whether ``trial`` should stop now that it reported ``value`` at ``step``."""
 
+    def cohort(self, view: StudyView, number: int) -> int | None:
+        """The group of trials that trial ``number`` should be sampled from, when the pruner
+        runs trials under different rules (Hyperband's brackets); None: the whole study."""
+        return None
+
 
 def next_check(step: int, n_warmup_steps: int, interval_steps: int) -> int:
     """The first step after ``step`` that starts an interval (``n_warmup_steps + k * interval``)."""

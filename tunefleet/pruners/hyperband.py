@@ -112,6 +112,11 @@ class HyperbandPruner(Pruner):
                 return bracket
         raise AssertionError("unreachable: the budgets add up to the modulus")
 
+    def cohort(self, view: StudyView, number: int) -> int | None:
+        """A trial's bracket, so that a sampler learns from the trials pruned by the same
+        rule only, as Optuna's samplers do under Hyperband; None until "auto" is settled."""
+        return self.bracket_of(number, view) if self._brackets_for(view) else None
+
     # ---- decisions --------------------------------------------------------------------
     def on_report(
         self, view: StudyView, trial: TrialRecord, step: int, value: float

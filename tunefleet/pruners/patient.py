@@ -112,3 +112,6 @@ class PatientPruner(Pruner):
         if self._wrapped is None:
             return PruneDecision(True)
         return self._wrapped.on_report(view, trial, step, value)
+
+    def cohort(self, view: StudyView, number: int) -> int | None:
+        return None if self._wrapped is None else self._wrapped.cohort(view, number)

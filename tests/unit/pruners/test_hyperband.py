@@ -93,6 +93,22 @@ def test_auto_max_resource_waits_for_the_first_complete_trial() -> None:
     assert pruner.n_brackets == 4
 
 
+
+def test_the_study_view_gives_samplers_each_trials_bracket_as_its_cohort() -> None:
+    pruner = HB(min_resource=1, reduction_factor=3)
+    run = Run(pruner)
+    view = run.study.view
+    number = run.start()
+    assert view.cohort_of(number) is None, "auto: no brackets yet, so one cohort for all"
+    run.finish(number, value=1.0)  # no reports: nothing settles "auto" yet
+    run.trial_with({s: 1.0 for s in range(27)})  # last step 26: max_resource 27
+    assert [view.cohort_of(n) for n in range(40)] == [pruner.bracket_of(n) for n in range(40)]
+    assert len({view.cohort_of(n) for n in range(40)}) > 1
+    wrapped = Run(make_pruner("patient", {"wrapped_pruner": {"name": "hyperband", "max_resource": 9},
+                                          "patience": 1}))
+    assert wrapped.study.view.cohort_of(5) == HB(max_resource=9).bracket_of(5)
+    assert Run(make_pruner("median")).study.view.cohort_of(5) is None
+
 @slow
 @given(script=scripts(max_steps=30), eta=st.integers(2, 3), max_resource=st.integers(1, 30),
        seed=st.integers(0, 3), direction=st.sampled_from(["minimize", "maximize"]))
