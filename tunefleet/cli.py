@@ -141,6 +141,7 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
     from tunefleet.status import best_text
 
     loaded = load_spec(spec)
+    loaded.create_request()  # a bad sampler or pruner fails here, before anything starts
     devices = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
     pinning = Pinning(gpus=devices, pin_cpus=pin_cpus)
     workers = workers or loaded.data.run.workers

@@ -4,7 +4,8 @@
     name = "quickstart"
     direction = "minimize"            # or directions = ["minimize", "maximize"]
     n_trials = 100
-    sampler = "random"                # or { name = "random", seed = 42 }
+    sampler = "tpe"                   # the default; or { name = "tpe", seed = 42, n_startup_trials = 20 }
+                                      # samplers: tpe, random, qmc, grid (see tunefleet/samplers)
     pruner = "median"                 # or { name = "median", n_startup_trials = 5 }
     max_concurrent = 8                # optional: trials running at once
     max_retry = 0                     # retries of trials that raised or returned NaN
@@ -52,7 +53,7 @@ class StudySection(_Strict):
     direction: Literal["minimize", "maximize"] | None = None
     directions: list[Literal["minimize", "maximize"]] | None = None
     n_trials: Annotated[int, Field(ge=0)] | None = None
-    sampler: str | dict[str, Any] = "random"
+    sampler: str | dict[str, Any] = "tpe"
     pruner: str | dict[str, Any] = "nop"
     max_concurrent: Annotated[int, Field(ge=1)] | None = None
     max_retry: Annotated[int, Field(ge=0)] = 0

@@ -43,7 +43,7 @@ class PluginSpec:
 @dataclass(frozen=True)
 class StudySettings:
     directions: tuple[Direction, ...] = (Direction.MINIMIZE,)
-    sampler: PluginSpec = PluginSpec("random")
+    sampler: PluginSpec = PluginSpec("tpe")
     pruner: PluginSpec = PluginSpec("nop")
     space: dict[str, Distribution] | None = None  # a static space (spec files, commands)
     n_trials: int | None = None  # trials to start, retries and added trials not counted

@@ -75,7 +75,7 @@ class _Envelope(_Model):
 class CreateStudy(_Envelope):
     kind: Literal["create_study"] = "create_study"
     directions: list[Direction] = Field(default_factory=lambda: ["minimize"], min_length=1)
-    sampler: Plugin = Plugin(name="random")
+    sampler: Plugin = Plugin(name="tpe")
     pruner: Plugin = Plugin(name="nop")
     space: dict[str, WireDist] | None = None
     n_trials: Annotated[int, Field(ge=0)] | None = None
