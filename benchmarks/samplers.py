@@ -33,6 +33,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from collections import deque  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -189,42 +190,58 @@ def part_cost(pool: ProcessPoolExecutor, sizes: list[int], reps: int) -> str:
 
 
 # ---- 2. and 3. sample efficiency ---------------------------------------------------------------
-def run_ours(sampler: Sampler, problem: Problem, trials: int, batch: int) -> list[float]:
+def run_ours(sampler: Sampler, problem: Problem, trials: int, batch: int, mode: str = "sync") -> list[float]:
     study = our_study(sampler)
-    values: list[float] = []
-    while len(values) < trials:
-        pending = [our_ask(study) for _ in range(min(batch, trials - len(values)))]
-        outs = [problem.objective(t) for t in pending]
-        for t, v in zip(pending, outs, strict=True):
-            our_tell(study, t, v)
-        values += outs
-    return values
+    return drive(lambda: our_ask(study), lambda t, v: our_tell(study, t, v), problem, trials, batch, mode)
 
 
-def run_optuna(sampler: Any, problem: Problem, trials: int, batch: int) -> list[float]:
+def run_optuna(sampler: Any, problem: Problem, trials: int, batch: int, mode: str = "sync") -> list[float]:
     study = optuna.create_study(sampler=sampler)
+    return drive(study.ask, study.tell, problem, trials, batch, mode)
+
+
+def drive(ask: Any, tell: Any, problem: Problem, trials: int, k: int, mode: str) -> list[float]:
+    """The values of ``trials`` trials, in the order they were told, with k workers.
+
+    sync: ask k, evaluate all k, then tell them (k workers that start and end together).
+    async: k trials always pending; tell the oldest, then ask a new one (k workers whose
+    trials take equally long, as in a fleet in its steady state).
+    Every trial suggests all its params before the next ask, as a worker would (Optuna
+    samples a trial's relative params at its first suggest).
+    """
     values: list[float] = []
+    if mode == "sync":
+        while len(values) < trials:
+            pending = [ask() for _ in range(min(k, trials - len(values)))]
+            outs = [problem.objective(t) for t in pending]
+            for t, v in zip(pending, outs, strict=True):
+                tell(t, v)
+            values += outs
+        return values
+    running: deque[tuple[Any, float]] = deque()
+    asked = 0
     while len(values) < trials:
-        pending = [study.ask() for _ in range(min(batch, trials - len(values)))]
-        # Optuna samples a trial's relative params at its first suggest: every trial of the
-        # batch suggests before any is told, as k workers would
-        outs = [problem.objective(t) for t in pending]
-        for t, v in zip(pending, outs, strict=True):
-            study.tell(t, v)
-        values += outs
+        while len(running) < k and asked < trials:
+            t = ask()
+            running.append((t, problem.objective(t)))
+            asked += 1
+        t, v = running.popleft()
+        tell(t, v)
+        values.append(v)
     return values
 
 
-def efficiency_cell(job: tuple[str, str, str, int, int, int]) -> tuple[tuple[str, ...], list[float]]:
-    """Best-so-far values after each checkpoint of one (library, sampler, problem, seed, batch)."""
-    lib, kind, name, seed, trials, batch = job
+def efficiency_cell(job: tuple[str, str, str, int, int, int, str]) -> tuple[tuple[str, ...], list[float]]:
+    """Best-so-far values after each checkpoint of one (library, sampler, problem, seed, batch,
+    mode)."""
+    lib, kind, name, seed, trials, batch, mode = job
     problem = next(p for p in PROBLEMS if p.name == name)
     if lib == "tunefleet":
-        values = run_ours(SAMPLERS[kind][0](seed), problem, trials, batch)
+        values = run_ours(SAMPLERS[kind][0](seed), problem, trials, batch, mode)
     else:
-        values = run_optuna(SAMPLERS[kind][1](seed), problem, trials, batch)
+        values = run_optuna(SAMPLERS[kind][1](seed), problem, trials, batch, mode)
     best = np.minimum.accumulate(values)
-    return (lib, kind, name, str(seed), str(batch)), [float(best[trials // 3 - 1]), float(best[-1])]
+    return (lib, kind, name, str(seed), f"{batch}{mode}"), [float(best[trials // 3 - 1]), float(best[-1])]
 
 
 def fmt(x: float) -> str:
@@ -241,7 +258,7 @@ def part_efficiency(results: dict[tuple[str, ...], list[float]], problems: list[
              f"{'better':8} {'random@' + str(trials):>11}"]
     for name in problems:
         def vals(lib: str, kind: str, i: int, name: str = name) -> list[float]:
-            return [results[(lib, kind, name, str(s), "1")][i] for s in range(seeds)]
+            return [results[(lib, kind, name, str(s), "1sync")][i] for s in range(seeds)]
 
         ours, theirs = vals("tunefleet", "tpe", 1), vals("optuna", "tpe", 1)
         p = mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
@@ -257,15 +274,28 @@ def part_efficiency(results: dict[tuple[str, ...], list[float]], problems: list[
 
 def part_parallel(results: dict[tuple[str, ...], list[float]], problems: list[str], seeds: int,
                   trials: int, batches: list[int]) -> str:
-    lines = [f"TPE, best value after {trials} trials asked in batches of k (median of {seeds} seeds)",
-             f"{'function':18} {'k':>3} {'tunefleet':>11} {'optuna':>11} {'p':>6}"]
+    """Per k and mode: medians, a Mann-Whitney U test of tunefleet against Optuna, and what
+    is kept of the sequential result: (random - best_k) / (random - best_1), medians, where
+    random is tunefleet's random search with the same budget (1.00: as good as sequential)."""
+    lines = [f"TPE, best value after {trials} trials with k trials pending (median of {seeds} seeds); "
+             "kept: (random - k) / (random - sequential)",
+             f"{'function':18} {'k':>3} {'mode':>5} {'tunefleet':>11} {'kept':>6} {'optuna':>11} "
+             f"{'kept':>6} {'p':>6}"]
     for name in problems:
+        def med(lib: str, kind: str, key: str, name: str = name) -> tuple[float, list[float]]:
+            vals = [results[(lib, kind, name, str(s), key)][1] for s in range(seeds)]
+            return float(np.median(vals)), vals
+
+        rand, _ = med("tunefleet", "random", "1sync")
         for k in batches:
-            ours = [results[("tunefleet", "tpe", name, str(s), str(k))][1] for s in range(seeds)]
-            theirs = [results[("optuna", "tpe", name, str(s), str(k))][1] for s in range(seeds)]
-            p = mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
-            lines.append(f"{name:18} {k:>3} {fmt(np.median(ours)):>11} {fmt(np.median(theirs)):>11} "
-                         f"{p:>6.2f}")
+            for mode in (("sync",) if k == 1 else ("sync", "async")):
+                ours, ov = med("tunefleet", "tpe", f"{k}{mode}")
+                theirs, tv = med("optuna", "tpe", f"{k}{mode}")
+                kept_o = (rand - ours) / (rand - med("tunefleet", "tpe", "1sync")[0])
+                kept_t = (rand - theirs) / (rand - med("optuna", "tpe", "1sync")[0])
+                p = mannwhitneyu(ov, tv, alternative="two-sided").pvalue
+                lines.append(f"{name:18} {k:>3} {mode:>5} {fmt(ours):>11} {kept_o:>6.2f} {fmt(theirs):>11} "
+                             f"{kept_t:>6.2f} {p:>6.2f}")
     return "\n".join(lines)
 
 
@@ -287,18 +317,21 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         if "cost" in args.parts:
             print("## 1. Cost\n\n" + part_cost(pool, sizes, reps) + "\n", flush=True)
-        jobs: list[tuple[str, str, str, int, int, int]] = []
+        jobs: list[tuple[str, str, str, int, int, int, str]] = []
         if "efficiency" in args.parts:
             for name in problems:
                 for s in range(seeds):
-                    jobs += [("tunefleet", "tpe", name, s, trials, 1), ("optuna", "tpe", name, s, trials, 1),
-                             ("tunefleet", "random", name, s, trials, 1)]
+                    jobs += [("tunefleet", "tpe", name, s, trials, 1, "sync"),
+                             ("optuna", "tpe", name, s, trials, 1, "sync"),
+                             ("tunefleet", "random", name, s, trials, 1, "sync")]
         if "parallel" in args.parts:
             for name in par_problems:
                 for s in range(par_seeds):
+                    jobs.append(("tunefleet", "random", name, s, trials, 1, "sync"))
                     for k in batches:
-                        jobs += [("tunefleet", "tpe", name, s, trials, k),
-                                 ("optuna", "tpe", name, s, trials, k)]
+                        for mode in (("sync",) if k == 1 else ("sync", "async")):
+                            jobs += [("tunefleet", "tpe", name, s, trials, k, mode),
+                                     ("optuna", "tpe", name, s, trials, k, mode)]
         jobs = sorted(set(jobs), key=lambda j: j[0] != "optuna")  # the slow ones first
         results = dict(pool.map(efficiency_cell, jobs, chunksize=1))
     if "efficiency" in args.parts:
