@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
+from tunefleet.core.pareto import pareto_front
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 
@@ -27,13 +30,6 @@ def best_trials(trials: Iterable[TrialRecord], directions: Sequence[Direction]) 
         return []
     if len(directions) == 1:
         return [min(done, key=lambda r: (_signed(r, directions)[0], r.number))]
-    points = [(_signed(r, directions), r) for r in done]
-    front = []
-    for p, r in points:
-        dominated = any(
-            all(a <= b for a, b in zip(q, p, strict=False)) and any(a < b for a, b in zip(q, p, strict=False))
-            for q, _ in points
-        )
-        if not dominated:
-            front.append(r)
-    return sorted(front, key=lambda r: r.number)
+    loss = np.array([_signed(r, directions) for r in done], dtype=float)
+    on_front = pareto_front(loss)
+    return sorted((r for r, on in zip(done, on_front, strict=True) if on), key=lambda r: r.number)

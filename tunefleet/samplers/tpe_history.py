@@ -20,6 +20,11 @@ import numpy as np
 
 from tunefleet.core.distributions import CategoricalDistribution, Distribution
 from tunefleet.core.history import StudyView
+from tunefleet.core.pareto import (  # noqa: F401 - hypervolume is re-exported for the tests
+    hssp,
+    hypervolume,
+)
+from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 
@@ -220,84 +225,3 @@ def _best_multi(loss: np.ndarray, k: int) -> np.ndarray:
         pick = hssp(pts, k - chosen.size, ref)
         chosen = np.concatenate([chosen, tie[pick]])
     return np.sort(chosen)
-
-
-def nondomination_ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
-    """Pareto rank of each row (0 is the front), peeling fronts until ``n_below`` rows are
-    ranked; rows left unranked get -1."""
-    uniq, inv = np.unique(loss, axis=0, return_inverse=True)  # lexsorted: later never dominates
-    inv = np.asarray(inv).reshape(-1)
-    ranks_u = np.full(len(uniq), -1)
-    rest = np.arange(len(uniq))
-    rank = 0
-    ranked_rows = 0
-    counts = np.bincount(inv, minlength=len(uniq))
-    while rest.size and ranked_rows < n_below:
-        front = _front(uniq[rest])
-        ranks_u[rest[front]] = rank
-        ranked_rows += int(counts[rest[front]].sum())
-        rest = rest[~front]
-        rank += 1
-    return ranks_u[inv]
-
-
-def _front(pts: np.ndarray) -> np.ndarray:
-    """Which rows of unique, lexsorted minimisation points are non-dominated."""
-    n, m = pts.shape
-    if m == 1:
-        on = np.zeros(n, dtype=bool)
-        on[0] = True
-        return on
-    if m == 2:
-        cummin = np.minimum.accumulate(pts[:, 1])
-        on = np.ones(n, dtype=bool)
-        on[1:] = cummin[1:] < cummin[:-1]
-        return on
-    on = np.zeros(n, dtype=bool)
-    rest = np.arange(n)
-    while rest.size:
-        top = rest[0]
-        on[top] = True
-        rest = rest[np.any(pts[rest, 1:] < pts[top, 1:], axis=1)]
-    return on
-
-
-def hypervolume(pts: np.ndarray, ref: np.ndarray) -> float:
-    """The volume dominated by minimisation points ``pts`` and bounded by ``ref``."""
-    pts = pts[np.all(pts < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    if pts.shape[1] == 1:
-        return float(ref[0] - pts[:, 0].min())
-    if pts.shape[1] == 2:
-        pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
-        ys = np.minimum.accumulate(pts[:, 1])
-        xs = np.append(pts[1:, 0], ref[0])
-        return float(np.sum((xs - pts[:, 0]) * (ref[1] - ys)))
-    pts = pts[np.argsort(pts[:, -1], kind="stable")]
-    tops = np.append(pts[1:, -1], ref[-1])
-    return float(sum((tops[i] - pts[i, -1]) * hypervolume(pts[: i + 1, :-1], ref[:-1])
-                     for i in range(len(pts)) if tops[i] > pts[i, -1]))
-
-
-def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
-    """Greedy hypervolume subset selection (Guerreiro et al., Evol. Comput. 2016): positions of
-    k rows, lazily re-evaluating contributions, which only shrink as the subset grows."""
-    n = len(pts)
-    if k >= n:
-        return np.arange(n)
-    bound = np.prod(ref - pts, axis=1)
-    fresh = np.zeros(n, dtype=bool)
-    chosen: list[int] = []
-    base = 0.0
-    while len(chosen) < k:
-        i = int(np.argmax(bound))
-        if fresh[i]:
-            chosen.append(i)
-            base = hypervolume(pts[chosen], ref)
-            bound[i] = -np.inf
-            fresh[:] = False
-            continue
-        bound[i] = hypervolume(pts[chosen + [i]], ref) - base
-        fresh[i] = True
-    return np.array(sorted(chosen), dtype=np.int64)

@@ -1,0 +1,133 @@
+"""Pareto helpers against brute force: ranks by peeling, hypervolume by inclusion-exclusion."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tunefleet.core.pareto import crowding_distance, hypervolume, nondominated_ranks, pareto_front
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def peeled_ranks(loss: np.ndarray) -> np.ndarray:
+    ranks = np.full(len(loss), -1)
+    rest = set(range(len(loss)))
+    r = 0
+    while rest:
+        front = {i for i in rest if not any(dominates(loss[j], loss[i]) for j in rest)}
+        for i in front:
+            ranks[i] = r
+        rest -= front
+        r += 1
+    return ranks
+
+
+def union_of_boxes(pts: np.ndarray, ref: np.ndarray) -> float:
+    """The volume of the union of the boxes [p, ref], by inclusion-exclusion."""
+    pts = pts[np.all(pts < ref, axis=1)]
+    total = 0.0
+    for k in range(1, len(pts) + 1):
+        for subset in itertools.combinations(range(len(pts)), k):
+            corner = pts[list(subset)].max(axis=0)
+            total += (-1) ** (k + 1) * float(np.prod(ref - corner))
+    return total
+
+
+def point_sets(max_n: int, max_m: int, grid: bool) -> st.SearchStrategy[np.ndarray]:
+    coords = st.integers(0, 5).map(float) if grid else st.floats(0.0, 10.0)
+    return st.integers(1, max_n).flatmap(lambda n: st.integers(1, max_m).flatmap(
+        lambda m: st.lists(st.lists(coords, min_size=m, max_size=m), min_size=n, max_size=n))).map(np.array)
+
+
+# ---- non-dominated sorting ------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(loss=point_sets(30, 4, grid=True))
+def test_ranks_are_the_fronts_peeled_one_by_one(loss: np.ndarray) -> None:
+    assert nondominated_ranks(loss).tolist() == peeled_ranks(loss).tolist()
+    assert pareto_front(loss).tolist() == (peeled_ranks(loss) == 0).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss=point_sets(20, 3, grid=True), data=st.data())
+def test_constrained_ranks_put_feasible_rows_first_then_by_violation(loss: np.ndarray,
+                                                                    data: st.DataObject) -> None:
+    penalty = np.array(data.draw(st.lists(st.sampled_from([0.0, -1.0, 0.5, 2.0, np.nan]),
+                                          min_size=len(loss), max_size=len(loss))))
+    got = nondominated_ranks(loss, penalty=penalty)
+    ok = penalty <= 0
+    assert got[ok].tolist() == peeled_ranks(loss[ok]).tolist()
+    if (~ok).any():
+        top = got[ok].max(initial=-1) + 1
+        worst = np.nan_to_num(penalty[~ok], nan=np.inf)
+        want = top + np.searchsorted(np.unique(worst), worst)  # one rank per distinct violation
+        assert got[~ok].tolist() == want.tolist()
+
+
+def test_ranks_with_one_objective_are_the_order_of_the_values() -> None:
+    assert nondominated_ranks(np.array([[3.0], [1.0], [3.0], [2.0]])).tolist() == [2, 0, 2, 1]
+    assert nondominated_ranks(np.zeros((0, 2))).tolist() == []
+
+
+# ---- crowding distance ----------------------------------------------------------------------
+def test_crowding_distance_by_hand() -> None:
+    front = np.array([[0.0, 4.0], [1.0, 2.0], [2.0, 1.0], [4.0, 0.0]])
+    got = crowding_distance(front)
+    assert np.isinf(got[0]) and np.isinf(got[3])
+    # (2 - 0) / 4 + (4 - 1) / 4 and (4 - 1) / 4 + (2 - 0) / 4
+    assert got[1:3].tolist() == [pytest.approx(1.25), pytest.approx(1.25)]
+    assert crowding_distance(np.array([[1.0, 1.0], [1.0, 1.0]])).tolist() == [0.0, 0.0]
+    assert crowding_distance(np.zeros((0, 2))).tolist() == []
+
+
+# ---- hypervolume ----------------------------------------------------------------------------
+def test_hypervolume_2d_by_hand() -> None:
+    pts = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]])
+    assert hypervolume(pts, np.array([4.0, 4.0])) == 3 + 2 + 1  # a staircase of three columns
+    assert hypervolume(pts[:1], np.array([4.0, 4.0])) == 3.0
+    # dominated points and duplicates change nothing
+    more = np.vstack([pts, [[2.5, 2.5], [2.0, 2.0]]])
+    assert hypervolume(more, np.array([4.0, 4.0])) == 6.0
+
+
+def test_hypervolume_3d_by_hand() -> None:
+    ref = np.array([2.0, 2.0, 2.0])
+    unit = np.eye(3)  # three boxes 1 x 2 x 2 meeting in a unit cube: 3 * 4 - 3 * 2 + 1
+    assert hypervolume(unit, ref) == pytest.approx(7.0)
+    assert hypervolume(np.array([[0.0, 0.0, 0.0]]), ref) == pytest.approx(8.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pts=point_sets(7, 4, grid=False))
+def test_hypervolume_is_the_union_of_the_boxes(pts: np.ndarray) -> None:
+    ref = np.full(pts.shape[1], 11.0)
+    assert hypervolume(pts, ref) == pytest.approx(union_of_boxes(pts, ref), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pts=point_sets(12, 3, grid=False), extra=st.lists(st.floats(0.0, 12.0), min_size=3, max_size=3))
+def test_hypervolume_never_shrinks_when_a_point_is_added(pts: np.ndarray, extra: list[float]) -> None:
+    ref = np.full(pts.shape[1], 11.0)
+    point = np.array(extra[: pts.shape[1]])
+    assert hypervolume(np.vstack([pts, point]), ref) >= hypervolume(pts, ref) - 1e-9
+
+
+def test_hypervolume_is_zero_when_no_point_dominates_the_reference() -> None:
+    ref = np.array([1.0, 1.0, 1.0])
+    assert hypervolume(np.array([[1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [0.0, 5.0, 0.0]]), ref) == 0.0
+    assert hypervolume(np.zeros((0, 3)), ref) == 0.0
+    assert hypervolume(np.array([[1.0, 0.5]]), np.array([1.0, 1.0])) == 0.0
+
+
+def test_hypervolume_of_a_large_3d_front_is_quick_and_exact_on_a_grid() -> None:
+    # the points (i, j, k) with i + j + k = 9 on a grid: the union of unit cells below them
+    pts = np.array([(i, j, 9 - i - j) for i in range(10) for j in range(10 - i)], dtype=float)
+    ref = np.full(3, 10.0)
+    cells = sum(1 for c in itertools.product(range(10), repeat=3) if sum(c) >= 9)
+    assert hypervolume(pts, ref) == pytest.approx(float(cells))

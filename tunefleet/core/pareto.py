@@ -1,0 +1,171 @@
+"""Pareto dominance on minimisation losses: non-dominated sorting, crowding, hypervolume.
+
+Every function takes a (n, m) array of losses, smaller is better in every column (negate
+a maximised objective first), and is pure numpy. The samplers use them (TPE's split,
+NSGA-II's selection) and so does the study's hypervolume.
+
+- ``nondominated_ranks``: the Pareto rank of each row (0 is the front), optionally with
+  Deb's constrained domination (feasible rows first; infeasible ones by total violation).
+- ``pareto_front``: which rows are on the front.
+- ``crowding_distance``: NSGA-II's density estimate (Deb et al., IEEE TEVC 6(2), 2002).
+- ``hypervolume``: the exact volume dominated by the rows and bounded by a reference
+  point: a sweep in 2-D, slicing by the last objective above (fine for fronts of a few
+  hundred points in 3-D, a few dozen in 4-D and more).
+- ``hssp``: greedy hypervolume subset selection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nondominated_ranks(
+    loss: np.ndarray, n_below: int | None = None, *, penalty: np.ndarray | None = None
+) -> np.ndarray:
+    """Pareto rank of each row (0 is the front), peeling fronts until ``n_below`` rows are
+    ranked (all of them by default); rows left unranked get -1.
+
+    With ``penalty`` (the total constraint violation of each row; a row is feasible when it
+    is <= 0), Deb's constrained domination: feasible rows are ranked among themselves
+    first, then infeasible rows after them, one rank per distinct violation, smallest
+    first. A NaN violation counts as an infinite one."""
+    loss = np.asarray(loss, dtype=float)
+    n = len(loss)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    want = n if n_below is None else int(n_below)
+    if penalty is None:
+        return _ranks(loss, want)
+    pen = np.nan_to_num(np.asarray(penalty, dtype=float), nan=np.inf)
+    ok = pen <= 0
+    ranks = np.full(n, -1, dtype=np.int64)
+    if ok.any():
+        ranks[ok] = _ranks(loss[ok], want)
+    left = want - int(ok.sum())
+    if left > 0 and not ok.all():
+        top = int(ranks[ok].max(initial=-1)) + 1
+        bad = _ranks(pen[~ok][:, None], left)
+        ranks[~ok] = np.where(bad >= 0, top + bad, -1)
+    return ranks
+
+
+def pareto_front(loss: np.ndarray) -> np.ndarray:
+    """A boolean mask of the rows no other row dominates (duplicates are all on it)."""
+    return nondominated_ranks(loss, 1) == 0
+
+
+def _ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
+    uniq, inv = np.unique(loss, axis=0, return_inverse=True)  # lexsorted: later never dominates
+    inv = np.asarray(inv).reshape(-1)
+    ranks_u = np.full(len(uniq), -1, dtype=np.int64)
+    counts = np.bincount(inv, minlength=len(uniq))
+    rest = np.arange(len(uniq))
+    rank = 0
+    ranked_rows = 0
+    while rest.size and ranked_rows < n_below:
+        front = _front(uniq[rest])
+        ranks_u[rest[front]] = rank
+        ranked_rows += int(counts[rest[front]].sum())
+        rest = rest[~front]
+        rank += 1
+    return ranks_u[inv]
+
+
+def _front(pts: np.ndarray) -> np.ndarray:
+    """Which rows of unique, lexsorted minimisation points are non-dominated."""
+    n, m = pts.shape
+    if m == 1:
+        on = np.zeros(n, dtype=bool)
+        on[0] = True
+        return on
+    if m == 2:
+        cummin = np.minimum.accumulate(pts[:, 1])
+        on = np.ones(n, dtype=bool)
+        on[1:] = cummin[1:] < cummin[:-1]
+        return on
+    on = np.zeros(n, dtype=bool)
+    rest = np.arange(n)
+    while rest.size:
+        top = rest[0]
+        on[top] = True
+        rest = rest[np.any(pts[rest, 1:] < pts[top, 1:], axis=1)]
+    return on
+
+
+def crowding_distance(loss: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row within ``loss`` (one front, usually): per
+    objective, the gap between a row's two neighbours in that objective divided by the
+    objective's (finite) range, summed; the extreme rows of an objective get infinity. An
+    objective on which all rows are equal adds nothing, and inf - inf counts as 0 (as
+    Optuna computes it)."""
+    loss = np.asarray(loss, dtype=float)
+    n = len(loss)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    for j in range(loss.shape[1]):
+        order = np.argsort(loss[:, j], kind="stable")
+        v = loss[order, j]
+        if v[0] == v[-1]:
+            continue
+        finite = v[np.isfinite(v)]
+        width = float(finite.max() - finite.min()) if finite.size else 0.0
+        if not width > 0:
+            width = 1.0
+        padded = np.concatenate([[-np.inf], v, [np.inf]])
+        hi, lo = padded[2:], padded[:-2]
+        with np.errstate(invalid="ignore"):
+            gap = np.where(hi == lo, 0.0, hi - lo)
+        out[order] += gap / width
+    return out
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """The volume dominated by minimisation ``points`` (n, m) and bounded by ``reference``
+    (m,). Points that do not strictly dominate the reference add nothing; 0 if none does."""
+    pts = np.asarray(points, dtype=float).reshape(-1, len(reference))
+    ref = np.asarray(reference, dtype=float)
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    if pts.shape[1] > 2:
+        pts = pts[pareto_front(pts)]
+    return _hv(pts, ref)
+
+
+def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
+    if pts.shape[1] == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if pts.shape[1] == 2:
+        pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+        ys = np.minimum.accumulate(pts[:, 1])
+        xs = np.append(pts[1:, 0], ref[0])
+        return float(np.sum((xs - pts[:, 0]) * (ref[1] - ys)))
+    # slices between consecutive values of the last objective: the prefix's (m-1)-D volume
+    pts = pts[np.argsort(pts[:, -1], kind="stable")]
+    tops = np.append(pts[1:, -1], ref[-1])
+    return float(sum((tops[i] - pts[i, -1]) * _hv(pts[: i + 1, :-1], ref[:-1])
+                     for i in range(len(pts)) if tops[i] > pts[i, -1]))
+
+
+def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
+    """Greedy hypervolume subset selection (Guerreiro et al., Evol. Comput. 2016): positions of
+    k rows, lazily re-evaluating contributions, which only shrink as the subset grows."""
+    n = len(pts)
+    if k >= n:
+        return np.arange(n)
+    bound = np.prod(ref - pts, axis=1)
+    fresh = np.zeros(n, dtype=bool)
+    chosen: list[int] = []
+    base = 0.0
+    while len(chosen) < k:
+        i = int(np.argmax(bound))
+        if fresh[i]:
+            chosen.append(i)
+            base = hypervolume(pts[chosen], ref)
+            bound[i] = -np.inf
+            fresh[:] = False
+            continue
+        bound[i] = hypervolume(pts[chosen + [i]], ref) - base
+        fresh[i] = True
+    return np.array(sorted(chosen), dtype=np.int64)
