@@ -23,9 +23,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunefleet import convert
 from tunefleet.core.best import best_trials as _best_trials
 from tunefleet.core.distributions import Distribution, ParamValue
+from tunefleet.core.pareto import hypervolume as _hypervolume
 from tunefleet.core.settings import Direction, StudySettings
 from tunefleet.core.trial import FrozenTrial, TrialState
 from tunefleet.errors import ConfigError, TunefleetError
@@ -168,6 +171,21 @@ class Study:
         """The Pareto front (several objectives) or the best trial (one); feasible trials only."""
         return self._backend.best(self.study_name)
 
+    def hypervolume(self, reference_point: Sequence[float]) -> float:
+        """The hypervolume of the feasible Pareto front: the volume of the objective space
+        that the front dominates and that ``reference_point`` (one value per objective, worse
+        than the front in each: above it to minimise, below it to maximise) bounds."""
+        directions = self._settings.directions
+        if len(reference_point) != len(directions):
+            raise ValueError(
+                f"the reference point has {len(reference_point)} value(s) but study "
+                f"{self.study_name!r} has {len(directions)} objective(s)"
+            )
+        signs = np.array([1.0 if d == Direction.MINIMIZE else -1.0 for d in directions])
+        front = [t.values for t in self.best_trials if t.values is not None]
+        points = np.array(front, dtype=float).reshape(len(front), len(directions)) * signs
+        return _hypervolume(points, np.asarray(reference_point, dtype=float) * signs)
+
     @property
     def best_trial(self) -> FrozenTrial:
         if len(self._settings.directions) != 1:
@@ -217,8 +235,13 @@ class Study:
         trial: Trial | int,
         values: float | Sequence[float] | None = None,
         state: TrialState | None = None,
+        *,
+        constraints: Sequence[float] | None = None,
     ) -> FrozenTrial:
-        """End a trial asked with ``ask``: its values, or a state (PRUNED, FAIL)."""
+        """End a trial asked with ``ask``: its values, or a state (PRUNED, FAIL).
+
+        ``constraints``: the trial's constraint values, feasible when all are <= 0 (what an
+        objective sets as ``trial.constraints``; Optuna's ``constraints_func`` results)."""
         if state is None:
             state = TrialState.COMPLETE if values is not None else TrialState.FAIL
         if state == TrialState.COMPLETE and values is None:
@@ -231,7 +254,10 @@ class Study:
         if values is not None:
             vals = [float(values)] if isinstance(values, (int, float)) else [
                 float(v) for v in values]
+        cons = None if constraints is None else [float(c) for c in constraints]
         if isinstance(trial, Trial):
+            if cons is not None:
+                trial.constraints = cons
             outcome = Outcome(names[state], values=vals,
                               reason="error" if state == TrialState.FAIL else None)
             req = tell_request(self.study_name, trial, outcome)
@@ -239,7 +265,8 @@ class Study:
         else:
             number = int(trial)
             req = m.Tell(request_id=new_request_id(), study=self.study_name, trial=number,
-                         state=names[state], values=vals)  # type: ignore[arg-type]
+                         state=names[state], values=vals,  # type: ignore[arg-type]
+                         constraints=cons)
         self._rpc.call(req)
         return self._backend.trial(self.study_name, number)
 
@@ -397,7 +424,7 @@ def create_study(
         request_id=new_request_id(),
         study=name,
         directions=_directions(direction, directions),  # type: ignore[arg-type]
-        sampler=_plugin("sampler", sampler, "random"),
+        sampler=_plugin("sampler", sampler, "tpe"),
         pruner=_plugin("pruner", pruner, "nop"),
         space=None if space is None else convert.dists_to_wire(space),
         n_trials=n_trials,

@@ -211,6 +211,23 @@ def test_several_objectives_keep_every_value() -> None:
         tunefleet.create_study(directions=["minimize", "minimize"], pruner="median")
 
 
+def test_hypervolume_of_the_front_in_each_direction() -> None:
+    study = tunefleet.create_study(directions=["minimize", "maximize"])
+    for x, y in [(1.0, 1.0), (2.0, 3.0), (3.0, 2.0), (0.5, 0.25)]:  # (3, 2) is dominated
+        t = study.ask()
+        study.tell(t, (x, y))
+    # minimise x, maximise y, bounded by x <= 4 and y >= 0: boxes [0.5,4]x[0,0.25],
+    # [1,4]x[0,1], [2,4]x[0,3], whose union has area 0.875 + 2.25 + 4 = 7.125
+    assert [t.number for t in study.best_trials] == [0, 1, 3]
+    assert study.hypervolume([4.0, 0.0]) == pytest.approx(7.125)
+    assert study.hypervolume([0.0, 10.0]) == 0.0  # nothing dominates that point
+    with pytest.raises(ValueError, match="reference point has 1 value"):
+        study.hypervolume([4.0])
+    infeasible = tunefleet.create_study(directions=["minimize", "minimize"])
+    t = infeasible.ask()
+    infeasible.tell(t, (0.0, 0.0), constraints=[1.0])
+    assert infeasible.best_trials == [] and infeasible.hypervolume([1.0, 1.0]) == 0.0
+
 def test_max_concurrent_makes_asks_wait() -> None:
     study = tunefleet.create_study(max_concurrent=1)
     first = study.ask()
