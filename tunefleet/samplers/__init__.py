@@ -6,7 +6,9 @@ from typing import Any
 
 from tunefleet.registry import build
 from tunefleet.samplers.base import Sampler
+from tunefleet.samplers.gp import GPSampler
 from tunefleet.samplers.grid import GridSampler
+from tunefleet.samplers.nsga2 import NSGAIISampler
 from tunefleet.samplers.qmc import QMCSampler
 from tunefleet.samplers.random import RandomSampler
 from tunefleet.samplers.tpe import TPESampler
@@ -16,6 +18,8 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "tpe": TPESampler,
     "qmc": QMCSampler,
     "grid": GridSampler,
+    "gp": GPSampler,
+    "nsga2": NSGAIISampler,
 }
 
 
@@ -26,7 +30,9 @@ def make_sampler(name: str, options: dict[str, Any] | None = None) -> Sampler:
 
 __all__ = [
     "SAMPLERS",
+    "GPSampler",
     "GridSampler",
+    "NSGAIISampler",
     "QMCSampler",
     "RandomSampler",
     "Sampler",

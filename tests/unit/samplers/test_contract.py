@@ -23,7 +23,15 @@ from tunefleet.core.distributions import (
 from tunefleet.core.study import Study
 from tunefleet.pruners import NopPruner
 from tunefleet.registry import spec_of
-from tunefleet.samplers import SAMPLERS, QMCSampler, RandomSampler, TPESampler, make_sampler
+from tunefleet.samplers import (
+    SAMPLERS,
+    GPSampler,
+    NSGAIISampler,
+    QMCSampler,
+    RandomSampler,
+    TPESampler,
+    make_sampler,
+)
 from tunefleet.samplers.base import Sampler
 
 FACTORIES: dict[str, Callable[[int], Sampler]] = {
@@ -34,6 +42,10 @@ FACTORIES: dict[str, Callable[[int], Sampler]] = {
     "tpe-no-liar": lambda seed: TPESampler(seed=seed, n_startup_trials=3, constant_liar=False),
     "tpe-hyperopt": lambda seed: TPESampler(seed=seed, n_startup_trials=3, gamma="hyperopt",
                                             weights="uniform", consider_endpoints=True),
+    "gp": lambda seed: GPSampler(seed=seed, n_startup_trials=3),
+    "gp-deterministic": lambda seed: GPSampler(seed=seed, n_startup_trials=3, deterministic_objective=True),
+    "nsga2": lambda seed: NSGAIISampler(seed=seed, population_size=4),
+    "nsga2-sbx": lambda seed: NSGAIISampler(seed=seed, population_size=3, crossover="sbx"),
     "qmc-sobol": lambda seed: QMCSampler(seed=seed),
     "qmc-halton": lambda seed: QMCSampler(qmc_type="halton", scramble=True, seed=seed),
 }
@@ -113,12 +125,15 @@ def test_a_fresh_sampler_object_asks_what_a_warm_one_asks(kind: str) -> None:
     assert pending.number < warm.number
 
 
-@pytest.mark.parametrize("name", ["tpe", "qmc", "grid"])
+@pytest.mark.parametrize("name", ["tpe", "qmc", "grid", "gp", "nsga2"])
 def test_options_round_trip_through_json(name: str) -> None:
     options = {
         "tpe": {"n_startup_trials": 5, "gamma": 0.2, "group": True, "seed": 4},
         "qmc": {"qmc_type": "halton", "scramble": True, "seed": 9},
         "grid": {"search_space": {"x": [0.5, 1.5], "c": ["a", None, True]}, "seed": 2},
+        "gp": {"n_startup_trials": 4, "deterministic_objective": True, "max_trials_in_model": 300,
+               "seed": 1},
+        "nsga2": {"population_size": 8, "crossover": "blxalpha", "mutation_prob": 0.2, "seed": 3},
     }[name]
     sampler = make_sampler(name, copy.deepcopy(options))
     again, spec = spec_of(SAMPLERS, sampler)
