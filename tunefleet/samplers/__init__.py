@@ -6,6 +6,7 @@ from typing import Any
 
 from tunefleet.registry import build
 from tunefleet.samplers.base import Sampler
+from tunefleet.samplers.cmaes import CmaEsSampler
 from tunefleet.samplers.gp import GPSampler
 from tunefleet.samplers.grid import GridSampler
 from tunefleet.samplers.nsga2 import NSGAIISampler
@@ -18,6 +19,7 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "tpe": TPESampler,
     "qmc": QMCSampler,
     "grid": GridSampler,
+    "cmaes": CmaEsSampler,
     "gp": GPSampler,
     "nsga2": NSGAIISampler,
 }
@@ -30,6 +32,7 @@ def make_sampler(name: str, options: dict[str, Any] | None = None) -> Sampler:
 
 __all__ = [
     "SAMPLERS",
+    "CmaEsSampler",
     "GPSampler",
     "GridSampler",
     "NSGAIISampler",

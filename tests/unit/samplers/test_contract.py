@@ -25,6 +25,7 @@ from tunefleet.pruners import NopPruner
 from tunefleet.registry import spec_of
 from tunefleet.samplers import (
     SAMPLERS,
+    CmaEsSampler,
     GPSampler,
     NSGAIISampler,
     QMCSampler,
@@ -42,6 +43,11 @@ FACTORIES: dict[str, Callable[[int], Sampler]] = {
     "tpe-no-liar": lambda seed: TPESampler(seed=seed, n_startup_trials=3, constant_liar=False),
     "tpe-hyperopt": lambda seed: TPESampler(seed=seed, n_startup_trials=3, gamma="hyperopt",
                                             weights="uniform", consider_endpoints=True),
+    "cmaes": lambda seed: CmaEsSampler(seed=seed),
+    "cmaes-ipop": lambda seed: CmaEsSampler(seed=seed, restart_strategy="ipop", popsize=4),
+    "cmaes-margin": lambda seed: CmaEsSampler(seed=seed, with_margin=True, popsize=4),
+    "cmaes-separable": lambda seed: CmaEsSampler(seed=seed, use_separable_cma=True, popsize=4),
+    "cmaes-bipop": lambda seed: CmaEsSampler(seed=seed, restart_strategy="bipop", lr_adapt=True, popsize=4),
     "gp": lambda seed: GPSampler(seed=seed, n_startup_trials=3),
     "gp-deterministic": lambda seed: GPSampler(seed=seed, n_startup_trials=3, deterministic_objective=True),
     "nsga2": lambda seed: NSGAIISampler(seed=seed, population_size=4),
@@ -125,7 +131,7 @@ def test_a_fresh_sampler_object_asks_what_a_warm_one_asks(kind: str) -> None:
     assert pending.number < warm.number
 
 
-@pytest.mark.parametrize("name", ["tpe", "qmc", "grid", "gp", "nsga2"])
+@pytest.mark.parametrize("name", ["tpe", "qmc", "grid", "gp", "nsga2", "cmaes"])
 def test_options_round_trip_through_json(name: str) -> None:
     options = {
         "tpe": {"n_startup_trials": 5, "gamma": 0.2, "group": True, "seed": 4},
@@ -133,6 +139,7 @@ def test_options_round_trip_through_json(name: str) -> None:
         "grid": {"search_space": {"x": [0.5, 1.5], "c": ["a", None, True]}, "seed": 2},
         "gp": {"n_startup_trials": 4, "deterministic_objective": True, "max_trials_in_model": 300,
                "seed": 1},
+        "cmaes": {"sigma0": 0.2, "restart_strategy": "ipop", "popsize": 6, "with_margin": True, "seed": 5},
         "nsga2": {"population_size": 8, "crossover": "blxalpha", "mutation_prob": 0.2, "seed": 3},
     }[name]
     sampler = make_sampler(name, copy.deepcopy(options))
