@@ -190,18 +190,22 @@ class TPESampler(Sampler):
         self, view: StudyView, facts: TrialFacts, trial: TrialRecord, block: dict[str, Distribution]
     ) -> dict[str, ParamValue]:
         names = list(block)
-        if facts.n_used < self.n_startup_trials:
+        # Under Hyperband, learn from the trials of this trial's bracket only (as Optuna).
+        cohort = view.cohort_of(trial.number)
+        keep = None if cohort is None else facts.cohort_mask(cohort)
+        n_used = facts.n_used if keep is None else facts.n_used_in(keep)
+        if n_used < self.n_startup_trials:
             return {
                 k: uniform_in(d, float(stream(self._seed, trial.number, k).random()))
                 for k, d in block.items()
             }
         axes = [Axis.of(block[k]) for k in names]
         cols = [facts.values_of(k, block[k]) for k in names]
-        good, bad = split(facts, self._n_below(facts.n_used, len(view.directions)))
+        good, bad = split(facts, self._n_below(n_used, len(view.directions)), keep)
         good_obs, _ = self._observations(axes, cols, good)
         bad_obs, bad_kept = self._observations(axes, cols, bad)
         bad_numbers = view.numbers()[bad_kept]
-        run_obs, run_numbers = self._running(view, trial, block, axes)
+        run_obs, run_numbers = self._running(view, trial, block, axes, cohort)
         if not self.constant_liar:
             run_obs, run_numbers = run_obs[:0], run_numbers[:0]
         # the bad rows: finished ones in trial-number order, then the running ones
@@ -287,13 +291,16 @@ class TPESampler(Sampler):
 
     @staticmethod
     def _running(
-        view: StudyView, trial: TrialRecord, block: dict[str, Distribution], axes: list[Axis]
+        view: StudyView, trial: TrialRecord, block: dict[str, Distribution], axes: list[Axis],
+        cohort: int | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The RUNNING trials other than ``trial`` that hold every param of the block: their
-        rows on the axes' scales, and their numbers."""
+        """The RUNNING trials other than ``trial`` (of its cohort, if it has one) that hold
+        every param of the block: their rows on the axes' scales, and their numbers."""
         rows, numbers = [], []
         for record in view.running.values():
             if record.number == trial.number:
+                continue
+            if cohort is not None and view.cohort_of(record.number) != cohort:
                 continue
             row = [usable(record, k, d) for k, d in block.items()]
             if any(math.isnan(v) for v in row):

@@ -67,6 +67,7 @@ class TrialFacts:
         self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
         self._sorted_upto: dict[tuple[str, Distribution], int] = {}
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._cohorts: np.ndarray = np.zeros(0, dtype=np.int64)  # -1: not known yet
 
     def sync(self) -> None:
         """Take in the trials that finished since the last call."""
@@ -165,11 +166,35 @@ class TrialFacts:
         """Finished indices in trial-number order."""
         return self._order
 
+    def cohort_mask(self, cohort: int) -> np.ndarray:
+        """Which finished trials are of ``cohort`` (``view.cohort_of``: Hyperband's bracket).
+        A trial's cohort is looked up once it is known and kept, so this costs one look-up
+        per newly finished trial."""
+        have = len(self._cohorts)
+        if have < self.n:
+            self._cohorts = np.concatenate([self._cohorts, np.full(self.n - have, -1, dtype=np.int64)])
+        unknown = np.flatnonzero(self._cohorts[: self.n] < 0)
+        numbers = self.view.numbers()
+        for i in unknown:
+            c = self.view.cohort_of(int(numbers[i]))
+            if c is not None:
+                self._cohorts[i] = c
+        return self._cohorts[: self.n] == cohort
+
+    def n_used_in(self, keep: np.ndarray) -> int:
+        """How many COMPLETE or PRUNED trials ``keep`` holds."""
+        return int(np.count_nonzero(keep & (self.cls != SKIP)))
+
 
 # ---- the split -----------------------------------------------------------------------------
-def split(facts: TrialFacts, n_below: int) -> tuple[np.ndarray, np.ndarray]:
-    """(good, bad): finished indices, each in trial-number order."""
+def split(
+    facts: TrialFacts, n_below: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(good, bad): finished indices, each in trial-number order; with ``keep`` (a mask over
+    finished indices), of those trials only."""
     order = facts.by_number()
+    if keep is not None:
+        order = order[keep[order]]
     cls = facts.cls[order]
     good_parts = []
     left = n_below

@@ -239,3 +239,32 @@ def test_without_start_up_trials_the_first_asks_draw_from_the_prior() -> None:
     assert all(set(t.params) == {"x"} for t in trials)
     assert all(set(r.distributions) == {"x"} for r in run.study.trials)
     assert min(run.complete_values()) < -0.8
+
+
+def test_under_hyperband_it_learns_from_the_asking_trials_bracket_only() -> None:
+    """Trials of bracket 0 did best near x = 0.9, all others near x = 0.1: a trial of
+    bracket 0 is steered to 0.9 and any other to 0.1, as Optuna's TPE under Hyperband."""
+    from tunefleet.core.settings import PluginSpec, StudySettings
+    from tunefleet.core.study import Study
+    from tunefleet.pruners import HyperbandPruner
+
+    pruner = HyperbandPruner(min_resource=1, max_resource=27, reduction_factor=3)
+    settings = StudySettings(pruner=PluginSpec("hyperband"))
+    study = Study("s", settings, TPESampler(seed=1), pruner)
+    dist = {"x": FloatDistribution(0.0, 1.0)}
+    rng = np.random.default_rng(0)
+    for number in range(200):
+        mine = pruner.bracket_of(number) == 0
+        x = float(rng.uniform(0.0, 1.0))
+        best_at = 0.9 if mine else 0.1
+        study.add_trial(state=TrialState.COMPLETE, values=(x - best_at) ** 2, params={"x": x},
+                        distributions=dist, request_id=None, now=0.0)
+    assert study.view.cohort_of(5) == pruner.bracket_of(5)
+    picked: dict[bool, list[float]] = {True: [], False: []}
+    while min(len(v) for v in picked.values()) < 8:
+        _, reply = study.ask("w", request_id=None, now=1.0)
+        x = study.sampler.sample_independent(study.view, study.trial(reply.number), "x", dist["x"])
+        picked[pruner.bracket_of(reply.number) == 0].append(float(x))
+        study.tell(reply.number, TrialState.FAIL, request_id=None, now=1.0)
+    assert np.median(picked[True]) > 0.7
+    assert np.median(picked[False]) < 0.3
