@@ -121,6 +121,8 @@ class TPESampler(Sampler):
         self.seed = seed
         self._seed = 0 if seed is None else int(seed)
         self._facts: TrialFacts | None = None
+        self._last_split: tuple[TrialFacts, tuple[int, int, int | None],
+                                tuple[np.ndarray, np.ndarray]] | None = None
 
     # ---- the Sampler interface ---------------------------------------------------------
     def infer_relative_search_space(
@@ -201,7 +203,7 @@ class TPESampler(Sampler):
             }
         axes = [Axis.of(block[k]) for k in names]
         cols = [facts.values_of(k, block[k]) for k in names]
-        good, bad = split(facts, self._n_below(n_used, len(view.directions)), keep)
+        good, bad = self._split(facts, self._n_below(n_used, len(view.directions)), cohort, keep)
         good_obs, _ = self._observations(axes, cols, good)
         bad_obs, bad_kept = self._observations(axes, cols, bad)
         bad_numbers = view.numbers()[bad_kept]
@@ -232,6 +234,16 @@ class TPESampler(Sampler):
         score = below.log_pdf(candidates) - log_g
         best = candidates[int(np.argmax(score))]
         return {k: block[k].to_external(float(best[i])) for i, k in enumerate(names)}
+
+    def _split(
+        self, facts: TrialFacts, n_below: int, cohort: int | None, keep: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``split``, once per ask: the blocks of one ask share it (a cache of the last one)."""
+        key = (facts.n, n_below, cohort)
+        last = self._last_split
+        if last is None or last[0] is not facts or last[1] != key:
+            last = self._last_split = (facts, key, split(facts, n_below, keep))
+        return last[2]
 
     @staticmethod
     def _observations(
