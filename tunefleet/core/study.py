@@ -453,6 +453,7 @@ class Study:
                 worker="added",
                 started_at=e.started_at if e.started_at is not None else e.at,
                 finished_at=e.at,
+                seen_finished=self.view.n_finished,  # as if asked and told at once
             )
             self.view.add_trial(record)
             self.view.finished(record)

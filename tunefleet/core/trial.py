@@ -84,9 +84,10 @@ class TrialRecord:
     attempt: int = 0
     late_tells: int = 0
     rung: int | None = None  # rungs completed: its value stands in rungs 0..rung-1
-    # How many trials of the study had finished when this one was handed out: with the
-    # view's finishing order, samplers that work in generations (CMA-ES, NSGA-II) replay
-    # what they knew at each ask from the view alone.
+    # How many trials of the study had finished when this one was handed out (an added
+    # trial: when it was added, so it counts as asked and told at once): with the view's
+    # finishing order, samplers that work in generations (CMA-ES, NSGA-II) replay what
+    # they knew at each ask from the view alone.
     seen_finished: int = 0
 
 

@@ -40,7 +40,6 @@ from tunefleet.samplers.base import Sampler, stream, uniform_in
 
 # name: how many parents the crossover takes
 CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx": 3}
-_ADDED = "added"  # the worker of a trial added with Study.add_trial: it was never handed out
 _STREAM = "nsga2\x1f"  # the name of a child's stream: no param name holds \x1f
 
 
@@ -93,8 +92,7 @@ class Generations:
                 continue
             self._pending.append(t)
             self._pending_violation.append(violation(record.constraints))
-            seen = t if record.worker == _ADDED else record.seen_finished
-            if self.generation_at(seen) == len(self.closed_at):
+            if self.generation_at(record.seen_finished) == len(self.closed_at):
                 self._members += 1
                 if self._members >= self.size:
                     self._close(t)
