@@ -27,10 +27,11 @@ class Suggests(Protocol):
 
 @dataclass(frozen=True)
 class Problem:
-    """A benchmark problem: ``objective(trial) -> float`` to minimise, and its optimum."""
+    """A benchmark problem: ``objective(trial) -> float`` to minimise, and its optimum (for
+    a multi-objective problem, a tuple of floats and the hypervolume of its Pareto front)."""
 
     name: str
-    objective: Callable[[Suggests], float]
+    objective: Callable[[Suggests], Any]
     optimum: float
 
 
@@ -108,6 +109,29 @@ def conditional(t: Suggests) -> float:
             + (drop - 0.25) ** 2 + {"relu": 0.05, "tanh": 0.2, "gelu": 0.0}[act])
 
 
+def zdt1(t: Suggests) -> tuple[float, float]:
+    """ZDT1 in 10 dims (Zitzler, Deb & Thiele, "Comparison of Multiobjective Evolutionary
+    Algorithms: Empirical Results", Evol. Comput. 8(2), 2000): two objectives, a convex front
+    f2 = 1 - sqrt(f1) where x1..x9 = 0."""
+    x = _floats(t, 10, 0.0, 1.0)
+    g = 1 + 9 * float(np.mean(x[1:]))
+    return float(x[0]), g * (1 - math.sqrt(x[0] / g))
+
+
+def hypervolume_2d(points: np.ndarray, ref: tuple[float, float]) -> float:
+    """The area dominated by ``points`` (n x 2, minimised) inside the box below ``ref``."""
+    pts = points[(points[:, 0] < ref[0]) & (points[:, 1] < ref[1])]
+    if len(pts) == 0:
+        return 0.0
+    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+    area, low = 0.0, ref[1]
+    for f1, f2 in pts:
+        if f2 < low:
+            area += (ref[0] - f1) * (low - f2)
+            low = f2
+    return area
+
+
 def sphere(n: int) -> Callable[[Suggests], float]:
     return lambda t: float(np.sum((_floats(t, n, -5.0, 5.0) - 1.0) ** 2))
 
@@ -121,3 +145,7 @@ PROBLEMS: list[Problem] = [
     Problem("mixed", mixed, 0.0),
     Problem("conditional", conditional, 0.2),
 ]
+
+HV_REF = (1.1, 1.1)
+# The front's hypervolume: the integral of 1.1 - (1 - sqrt(f1)) over [0, 1], plus 0.1 x 1.1.
+MULTI_PROBLEMS: list[Problem] = [Problem("zdt1", zdt1, 0.1 + 2 / 3 + 0.11)]
