@@ -57,6 +57,26 @@ def stream(seed: int, number: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, number, zlib.crc32(name.encode())])
 
 
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    """SplitMix64's finaliser (Steele, Lea & Flood, OOPSLA 2014): a bijection of 64-bit
+    ints whose every output bit depends on every input bit."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def uniform(seed: int, number: int, name: str) -> float:
+    """One uniform number in [0, 1) that depends only on (seed, trial number, param name):
+    what ``stream(seed, number, name).random()`` is for, about 50x cheaper (a random
+    search's ask then costs microseconds per param, not tens of microseconds)."""
+    h = _mix64((seed & _M64) ^ _mix64((number & _M64) ^ _mix64(zlib.crc32(name.encode()))))
+    return (h >> 11) * (1.0 / (1 << 53))
+
+
 def uniform_in(dist: Distribution, u: float) -> ParamValue:
     """The value of ``dist`` at quantile ``u`` in [0, 1) of its (log) range."""
     if isinstance(dist, CategoricalDistribution):

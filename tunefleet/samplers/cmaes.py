@@ -19,7 +19,7 @@ from tunefleet.core.distributions import Distribution, FloatDistribution, IntDis
 from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
 from tunefleet.samplers.cmaes_state import Cma, Space, default_popsize
 
 RESTART_STRATEGIES = (None, "ipop", "bipop")
@@ -88,7 +88,7 @@ class CmaEsSampler(Sampler):
     The CMA space is the intersection space (params every COMPLETE trial used) without
     categorical and single-valued params; with fewer than two such params, or several
     objectives (Optuna's CMA-ES takes one), every param is sampled at random from
-    ``stream(seed, trial, name)``, and so are the params outside the CMA space (the
+    ``uniform(seed, trial, name)``, and so are the params outside the CMA space (the
     categorical ones still at ask, so a worker needs no round trip for them). When the space
     changes, a new run starts in it (Optuna keeps its optimizer and samples at random once
     the dimension differs).
@@ -176,7 +176,7 @@ class CmaEsSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, float(stream(self._seed, trial.number, name).random()))
+        return uniform_in(dist, uniform(self._seed, trial.number, name))
 
     def state(self, view: StudyView) -> CmaStatus:
         """Where the CMA-ES of ``view`` stands now (what the next ask would draw from)."""

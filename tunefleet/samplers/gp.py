@@ -28,7 +28,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers import gp_model as gpm
-from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
 from tunefleet.samplers.parzen import CAT, DISC, Axis
 from tunefleet.samplers.tpe_history import usable
 
@@ -203,7 +203,7 @@ class GPSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, float(stream(self._seed, trial.number, name).random()))
+        return uniform_in(dist, uniform(self._seed, trial.number, name))
 
     # ---- the model ---------------------------------------------------------------------
     def _sync(self, view: StudyView) -> _Constraints:

@@ -36,7 +36,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.pareto import crowding_distance, nondominated_ranks
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
 
 # name: how many parents the crossover takes
 CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx": 3}
@@ -258,7 +258,7 @@ class NSGAIISampler(Sampler):
         return view.n_finished
 
     def _random(self, trial: TrialRecord, name: str, dist: Distribution) -> ParamValue:
-        return uniform_in(dist, float(stream(self._seed, trial.number, name).random()))
+        return uniform_in(dist, uniform(self._seed, trial.number, name))
 
     def _child(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution], parents: Parents

@@ -9,7 +9,7 @@ import numpy as np
 from tunefleet.core.distributions import Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.base import Sampler, uniform, uniform_in
 
 QMC_TYPES = ("sobol", "halton")
 
@@ -38,7 +38,7 @@ class QMCSampler(Sampler):
     before any finished, of the RUNNING trials), as in Optuna, with its params in name
     order; trial i takes point i of the sequence of that dimension, so points depend only
     on the trial number, and workers asking at once get distinct points. A param outside
-    the relative space is sampled at random from ``stream(seed, trial, name)``.
+    the relative space is sampled at random from ``uniform(seed, trial, name)``.
 
     ``scramble=False`` (Optuna's default) is the same sequence whatever the seed.
     """
@@ -76,4 +76,4 @@ class QMCSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, float(stream(self._seed, trial.number, name).random()))
+        return uniform_in(dist, uniform(self._seed, trial.number, name))

@@ -24,7 +24,7 @@ import numpy as np
 from tunefleet.core.distributions import CategoricalDistribution, Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
-from tunefleet.samplers.base import Sampler, stream, uniform_in
+from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
 from tunefleet.samplers.parzen import CAT, Axis, Parzen
 from tunefleet.samplers.tpe_history import TrialFacts, split, usable
 
@@ -198,7 +198,7 @@ class TPESampler(Sampler):
         n_used = facts.n_used if keep is None else facts.n_used_in(keep)
         if n_used < self.n_startup_trials:
             return {
-                k: uniform_in(d, float(stream(self._seed, trial.number, k).random()))
+                k: uniform_in(d, uniform(self._seed, trial.number, k))
                 for k, d in block.items()
             }
         axes = [Axis.of(block[k]) for k in names]

@@ -143,3 +143,25 @@ def test_every_step_and_choice_is_reached_and_nothing_else(
 
     seen = {key(sample(dist, n)) for n in range(400)}
     assert seen == {key(v) for v in expected}
+
+
+def test_the_hashed_uniform_is_uniform_and_independent_across_trials_names_and_seeds() -> None:
+    import numpy as np
+    from scipy import stats
+
+    from tunefleet.samplers.base import uniform
+
+    pooled = np.array([uniform(s, n, "x") for s in range(10) for n in range(10_000)])
+    assert pooled.min() >= 0.0 and pooled.max() < 1.0
+    assert stats.kstest(pooled, "uniform").pvalue > 1e-3
+    by_trial = np.array([uniform(7, n, "x") for n in range(20_000)])
+    assert stats.chisquare(np.histogram(by_trial, bins=50)[0]).pvalue > 1e-3
+    other_name = np.array([uniform(7, n, "y") for n in range(20_000)])
+    other_seed = np.array([uniform(8, n, "x") for n in range(20_000)])
+    for other in (other_name, other_seed):
+        assert abs(np.corrcoef(by_trial, other)[0, 1]) < 0.03
+        assert stats.chisquare(np.histogram(other, bins=50)[0]).pvalue > 1e-3
+    # neighbouring trials are not correlated either (a lag-1 test)
+    assert abs(np.corrcoef(by_trial[:-1], by_trial[1:])[0, 1]) < 0.03
+    assert uniform(7, 3, "x") == uniform(7, 3, "x")
+    assert len({uniform(s, n, "x") for s in range(30) for n in range(30)}) == 900
