@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import optuna  # noqa: E402
 from functions import MULTI_PROBLEMS, PROBLEMS  # noqa: E402
-from sampler_runs import RunJob, cost_cell, random_cell, run_cell  # noqa: E402
+from sampler_runs import CostJob, RunJob, cost_cell, random_cell, run_cell  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 Results = dict[RunJob, list[float]]
@@ -101,9 +101,9 @@ def u_test(ours: list[float], theirs: list[float], *, higher: bool = False) -> t
 
 # ---- 1. cost -------------------------------------------------------------------------------
 def part_cost(pool: ProcessPoolExecutor, plan: Plan) -> str:
-    jobs = [(kind, n, d, plan.reps, plan.budget) for d in (5, 20) for kind in COST_KINDS
-            for n in plan.sizes]
-    jobs += [("gp", n, 5, plan.gp_reps[0], plan.budget) for n in plan.gp_sizes]
+    jobs: list[CostJob] = [(kind, n, d, plan.reps, plan.reps if n < 10_000 else max(3, plan.reps // 3),
+                            plan.budget) for d in (5, 20) for kind in COST_KINDS for n in plan.sizes]
+    jobs += [("gp", n, 5, *plan.gp_reps, plan.budget) for n in plan.gp_sizes]
     jobs.sort(key=lambda j: (j[0] != "gp", -j[1] * j[2]))  # the slow ones first
     results = dict(pool.map(cost_cell, jobs, chunksize=1))
     lines = ["ms per ask + tell at n finished trials, warm-started with n random trials (median "
@@ -121,7 +121,7 @@ def part_cost(pool: ProcessPoolExecutor, plan: Plan) -> str:
                      f"{reps:>4.0f} {theirs / ours:>6.1f}x")
     lines.append("\ntunefleet random search in-process on a fresh study (Study.ask + tell, no "
                  "broker, no journal), ms per trial over 5,000 trials")
-    for d, (median, mean) in zip((0, 5), pool.map(random_cell, [(0, 5000), (5, 5000)]), strict=True):
+    for d, (_, (median, mean)) in zip((0, 5), pool.map(random_cell, [(0, 5000), (5, 5000)]), strict=True):
         what = "no params" if d == 0 else f"{d} float params"
         lines.append(f"  {what:16} median {median:.4f} ms, mean {mean:.4f} ms")
     return "\n".join(lines)
@@ -291,12 +291,18 @@ def main() -> None:
         jobs = (efficiency_jobs(plan) if "efficiency" in args.parts else []) + (
             parallel_jobs(plan) if "parallel" in args.parts else [])
         jobs = sorted(set(jobs), key=estimate, reverse=True)
-        results: Results = dict(pool.map(run_cell, jobs, chunksize=1))
+        results: Results = {}
+        spent: dict[str, float] = {}  # CPU-ish seconds by library and sampler
+        for job, values, seconds in pool.map(run_cell, jobs, chunksize=1):
+            results[job] = values
+            key = f"{job[0]} {job[1]}{' zdt1' if job[2] == 'zdt1' else ''}{' k>1' if job[5] > 1 else ''}"
+            spent[key] = spent.get(key, 0.0) + seconds
     if "efficiency" in args.parts:
         print("## 2. Sample efficiency\n\n" + part_efficiency(results, plan) + "\n")
         print("## 2b. Multi-objective: ZDT1 (10 dims)\n\n" + part_multi(results, plan) + "\n")
     if "parallel" in args.parts:
         print("## 3. Parallel efficiency\n\n" + part_parallel(results, plan) + "\n")
+    print("seconds spent in runs: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(spent.items())))
     print(f"({time.perf_counter() - start:.0f} s, {args.jobs} processes, optuna {optuna.__version__})")
 
 
