@@ -19,16 +19,23 @@ def build(kind: str, registry: dict[str, type[T]], name: str, options: dict[str,
         raise ConfigError(
             f"unknown {kind} {name!r}{hint}; known {kind}s: {', '.join(sorted(registry))}"
         )
-    accepted = {
-        p.name
+    keyword_only = [
+        p
         for p in inspect.signature(cls.__init__).parameters.values()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    ]
+    accepted = {p.name for p in keyword_only}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(
             f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"its options are: {', '.join(sorted(accepted)) or 'none'}"
+        )
+    missing = [p.name for p in keyword_only if p.default is p.empty and p.name not in options]
+    if missing:
+        raise ConfigError(
+            f"{kind} {name!r} needs the option{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} (see {cls.__name__}'s docstring)"
         )
     try:
         return cls(**options)

@@ -145,7 +145,7 @@ def test_grid_values_take_the_distributions_types() -> None:
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({}, "missing 1 required keyword-only argument: 'search_space'"),
+        ({}, "sampler 'grid' needs the option 'search_space'"),
         ({"search_space": {}}, "search_space must be a non-empty table"),
         ({"search_space": {"x": []}}, r"search_space\['x'\] must be a non-empty list"),
         ({"search_space": {"x": "abc"}}, r"search_space\['x'\] must be a non-empty list"),
