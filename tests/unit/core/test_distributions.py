@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.strategies import float_dists, int_dists
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     FloatDistribution,
@@ -29,28 +30,6 @@ choice_values = st.one_of(
     st.booleans(),
     st.none(),
 )
-
-
-@st.composite
-def float_dists(draw: st.DrawFn) -> FloatDistribution:
-    kind = draw(st.sampled_from(["plain", "log", "step"]))
-    if kind == "log":
-        low = draw(st.floats(1e-8, 1e8))
-        return FloatDistribution(low, draw(st.floats(low, 1e9)), log=True)
-    low = draw(st.floats(-1e9, 1e9))
-    high = draw(st.floats(low, low + 1e9))
-    step = draw(st.floats(1e-4, 1e4)) if kind == "step" else None
-    return FloatDistribution(low, high, step=step)
-
-
-@st.composite
-def int_dists(draw: st.DrawFn) -> IntDistribution:
-    if draw(st.booleans()):
-        low = draw(st.integers(1, 2**30))
-        return IntDistribution(low, draw(st.integers(low, 2**31)), log=True)
-    low = draw(st.integers(-(2**40), 2**40))
-    high = draw(st.integers(low, low + 2**40))
-    return IntDistribution(low, high, step=draw(st.integers(1, 1000)))
 
 
 categorical_dists = st.lists(choice_values, min_size=1, max_size=6).map(

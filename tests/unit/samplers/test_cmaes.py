@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.samplers.studies import Run, Trial, float_dists, int_dists, sphere
+from tests.unit.samplers.studies import Run, Trial, sphere
+from tests.unit.strategies import float_dists, int_dists
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.samplers.studies import Run, Trial, distributions
+from tests.unit.samplers.studies import Run, Trial
+from tests.unit.strategies import distributions
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.samplers.studies import Run, Trial, distributions, float_dists, int_dists, sphere
+from tests.unit.samplers.studies import Run, Trial, sphere
+from tests.unit.strategies import distributions, float_dists, int_dists
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,

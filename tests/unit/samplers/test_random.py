@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.strategies import choice_dists, float_dists, int_dists
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -30,33 +31,7 @@ def sample(dist: Distribution, number: int = 0, name: str = "p", seed: int = 0) 
     return RandomSampler(seed=seed).sample_independent(VIEW, trial, name, dist)
 
 
-@st.composite
-def float_dists(draw: st.DrawFn) -> FloatDistribution:
-    kind = draw(st.sampled_from(["plain", "log", "step"]))
-    if kind == "log":
-        low = draw(st.floats(1e-8, 1e8))
-        return FloatDistribution(low, draw(st.floats(low, 1e9)), log=True)
-    low = draw(st.floats(-1e9, 1e9))
-    high = draw(st.floats(low, low + 1e9))
-    step = draw(st.floats(1e-4, 1e4)) if kind == "step" else None
-    return FloatDistribution(low, high, step=step)
-
-
-@st.composite
-def int_dists(draw: st.DrawFn) -> IntDistribution:
-    if draw(st.booleans()):
-        low = draw(st.integers(1, 2**30))
-        return IntDistribution(low, draw(st.integers(low, 2**31)), log=True)
-    low = draw(st.integers(-(2**40), 2**40))
-    high = draw(st.integers(low, low + 2**40))
-    return IntDistribution(low, high, step=draw(st.integers(1, 1000)))
-
-
-choices = st.lists(
-    st.one_of(st.text(max_size=4), st.integers(), st.floats(), st.booleans(), st.none()),
-    min_size=1,
-    max_size=6,
-).map(lambda cs: CategoricalDistribution(tuple(cs)))
+choices = choice_dists
 
 
 @settings(max_examples=150, deadline=None)
