@@ -35,26 +35,25 @@ Handled = tuple[list[ev.Event], Any]  # (events, reply model or None)
 
 def wire_reply(reply: core.Reply, request_id: str, study: str) -> Any:
     """The wire message for a core reply."""
-    env = {"request_id": request_id, "study": study}
     if isinstance(reply, core.TrialAssigned):
         return m.TrialReply(
             number=reply.number,
             params=reply.params,
             distributions=convert.dists_to_wire(reply.distributions),
-            **env,
+            request_id=request_id, study=study,
         )
     if isinstance(reply, core.Wait):
-        return m.WaitReply(retry_after=reply.retry_after, **env)
+        return m.WaitReply(retry_after=reply.retry_after, request_id=request_id, study=study)
     if isinstance(reply, core.Done):
-        return m.DoneReply(reason=reply.reason, **env)
+        return m.DoneReply(reason=reply.reason, request_id=request_id, study=study)
     if isinstance(reply, core.Suggested):
-        return m.ValueReply(value=reply.value, **env)
+        return m.ValueReply(value=reply.value, request_id=request_id, study=study)
     if isinstance(reply, core.PruneAnswer):
-        return m.PruneReply(prune=reply.prune, next_step=reply.next_step, **env)
+        return m.PruneReply(prune=reply.prune, next_step=reply.next_step, request_id=request_id, study=study)
     if isinstance(reply, core.Accepted):
-        return m.OkReply(number=reply.number, **env)
+        return m.OkReply(number=reply.number, request_id=request_id, study=study)
     assert isinstance(reply, core.Refused)
-    return m.ErrorReply(code=reply.code, message=reply.message, **env)
+    return m.ErrorReply(code=reply.code, message=reply.message, request_id=request_id, study=study)
 
 
 def error_reply(exc: TunefleetError, request_id: str, study: str) -> m.ErrorReply:
