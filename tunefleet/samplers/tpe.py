@@ -296,6 +296,9 @@ class TPESampler(Sampler):
                 continue
             rows = row_of[facts.sorted_of(name, dist)]
             rows = rows[rows >= 0]
+            if n_fin == len(obs):  # no RUNNING rows to merge in
+                orders.append(rows)
+                continue
             run = n_fin + np.argsort(obs[n_fin:, i], kind="stable")
             at = np.searchsorted(obs[rows, i], obs[run, i], side="right")
             orders.append(np.insert(rows, at, run))
