@@ -11,7 +11,10 @@ study asks the same points, and replay needs no sampler state.
 from __future__ import annotations
 
 import abc
+import importlib
 import zlib
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +27,21 @@ from tunefleet.core.distributions import (
 )
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
+
+
+class LazyModule:
+    """A module imported at its first attribute access: scipy.linalg, scipy.optimize and
+    scipy.stats take most of a second to import, and `tunefleet --help` imports every
+    sampler. ``linalg = LazyModule("scipy.linalg")``, then ``linalg.cholesky(...)``."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
 
 
 class Sampler(abc.ABC):

@@ -20,17 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
-from scipy.stats import qmc
 
 from tunefleet.core.distributions import CategoricalDistribution, Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers import gp_model as gpm
-from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
+from tunefleet.samplers.base import LazyModule, Sampler, stream, uniform, uniform_in
 from tunefleet.samplers.parzen import CAT, DISC, Axis
 from tunefleet.samplers.tpe_history import usable
+
+optimize: Any = LazyModule("scipy.optimize")
+qmc: Any = LazyModule("scipy.stats.qmc")
 
 FIT_AT_MOST = 256  # rows the hyperparameters are fitted on (the posterior uses up to max_trials_in_model)
 _N_CANDIDATES_LOG2 = 11  # 2048 scrambled Sobol points per ask

@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import linalg, optimize, special
+from scipy import special
+
+from tunefleet.samplers.base import LazyModule
+
+linalg: Any = LazyModule("scipy.linalg")
+optimize: Any = LazyModule("scipy.optimize")
 
 MIN_NOISE = 1e-6  # the noise variance floor (and the noise of a deterministic objective)
 _C1 = 0.5 * math.log(2 * math.pi)
