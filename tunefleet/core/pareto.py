@@ -150,22 +150,26 @@ def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
 
 def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
     """Greedy hypervolume subset selection (Guerreiro et al., Evol. Comput. 2016): positions of
-    k rows, lazily re-evaluating contributions, which only shrink as the subset grows."""
+    k rows, lazily re-evaluating contributions, which only shrink as the subset grows.
+
+    A row's contribution to the chosen set S is its box minus the volume S dominates inside
+    that box, which is the hypervolume of the componentwise maxima of S and the row: a set
+    that is mostly dominated, so far cheaper than the hypervolume of S plus the row."""
     n = len(pts)
     if k >= n:
         return np.arange(n)
-    bound = np.prod(ref - pts, axis=1)
+    box = np.prod(ref - pts, axis=1)
+    bound = box.copy()
     fresh = np.zeros(n, dtype=bool)
     chosen: list[int] = []
-    base = 0.0
     while len(chosen) < k:
         i = int(np.argmax(bound))
         if fresh[i]:
             chosen.append(i)
-            base = hypervolume(pts[chosen], ref)
             bound[i] = -np.inf
             fresh[:] = False
             continue
-        bound[i] = hypervolume(pts[chosen + [i]], ref) - base
+        if chosen:
+            bound[i] = box[i] - hypervolume(np.maximum(pts[chosen], pts[i]), ref)
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunefleet.core.pareto import crowding_distance, hypervolume, nondominated_ranks, pareto_front
+from tunefleet.core.pareto import crowding_distance, hssp, hypervolume, nondominated_ranks, pareto_front
 
 
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
@@ -131,3 +131,17 @@ def test_hypervolume_of_a_large_3d_front_is_quick_and_exact_on_a_grid() -> None:
     ref = np.full(3, 10.0)
     cells = sum(1 for c in itertools.product(range(10), repeat=3) if sum(c) >= 9)
     assert hypervolume(pts, ref) == pytest.approx(float(cells))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pts=point_sets(9, 3, grid=False), k=st.integers(1, 8))
+def test_subset_selection_is_the_greedy_one(pts: np.ndarray, k: int) -> None:
+    """Each pick adds the most hypervolume to the picks before it (real-valued points, so
+    no two gains tie and the greedy path is unique)."""
+    ref = np.full(pts.shape[1], 11.0)
+    want: list[int] = []
+    while len(want) < min(k, len(pts)):
+        gains = [(union_of_boxes(pts[want + [i]], ref), -i) for i in range(len(pts)) if i not in want]
+        want.append(-max(gains)[1])
+    got = hssp(pts, k, ref)
+    assert union_of_boxes(pts[got], ref) == pytest.approx(union_of_boxes(pts[want], ref), rel=1e-9)
