@@ -40,7 +40,15 @@ from tunefleet.pruners import (
     SuccessiveHalvingPruner,
     ThresholdPruner,
 )
-from tunefleet.samplers import RandomSampler
+from tunefleet.samplers import (
+    CmaEsSampler,
+    GPSampler,
+    GridSampler,
+    NSGAIISampler,
+    QMCSampler,
+    RandomSampler,
+    TPESampler,
+)
 from tunefleet.trial import create_trial
 from tunefleet.worker.trial import FixedTrial, Trial
 
@@ -50,17 +58,22 @@ __all__ = [
     "BadMessage",
     "BrokerAuthError",
     "BrokerError",
+    "CmaEsSampler",
     "ConfigError",
     "Direction",
     "FixedTrial",
     "FrozenTrial",
+    "GPSampler",
+    "GridSampler",
     "HyperbandPruner",
     "InvalidValue",
     "JournalError",
     "MedianPruner",
+    "NSGAIISampler",
     "NopPruner",
     "PatientPruner",
     "PercentilePruner",
+    "QMCSampler",
     "RandomSampler",
     "RequestTimeout",
     "SpecError",
@@ -68,6 +81,7 @@ __all__ = [
     "StudyExists",
     "StudyNotFound",
     "SuccessiveHalvingPruner",
+    "TPESampler",
     "ThresholdPruner",
     "Trial",
     "TrialFinishedError",
