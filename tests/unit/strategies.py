@@ -1,10 +1,19 @@
-"""Hypothesis strategies of distributions, shared by the tests of distributions and samplers."""
+"""Hypothesis strategies of distributions, and what a sampled value must be, shared by the
+tests of distributions and samplers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
-from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from tunefleet.core.distributions import (
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    check_value,
+)
 
 
 @st.composite
@@ -36,3 +45,15 @@ choice_dists = st.lists(
 ).map(lambda cs: CategoricalDistribution(tuple(cs)))
 
 distributions = st.one_of(float_dists(), int_dists(), choice_dists)
+
+
+def assert_fits(name: str, dist: Distribution, value: Any) -> None:
+    """``value`` is one a tell accepts for ``dist`` (type, range, step, choice), of the
+    distribution's own type."""
+    check_value(name, dist, value)
+    if isinstance(dist, IntDistribution):
+        assert type(value) is int
+    elif isinstance(dist, FloatDistribution):
+        assert type(value) is float
+    else:
+        assert any(type(value) is type(c) and (value == c or value != value) for c in dist.choices)

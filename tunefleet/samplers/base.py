@@ -95,6 +95,18 @@ def uniform(seed: int, number: int, name: str) -> float:
     return (h >> 11) * (1.0 / (1 << 53))
 
 
+def random_value(seed: int, number: int, name: str, dist: Distribution) -> ParamValue:
+    """What RandomSampler gives ``name`` in trial ``number``: the samplers' fallback for
+    params outside their relative space, and their start-up trials."""
+    return uniform_in(dist, uniform(seed, number, name))
+
+
+def varying(space: dict[str, Distribution]) -> dict[str, Distribution]:
+    """``space`` in name order without the distributions that have one value only (those
+    need no sampler)."""
+    return {k: d for k, d in sorted(space.items()) if not d.single()}
+
+
 def uniform_in(dist: Distribution, u: float) -> ParamValue:
     """The value of ``dist`` at quantile ``u`` in [0, 1) of its (log) range."""
     if isinstance(dist, CategoricalDistribution):

@@ -19,7 +19,7 @@ from tunefleet.core.distributions import Distribution, FloatDistribution, IntDis
 from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
+from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.cmaes_state import Cma, Space, default_popsize
 
 RESTART_STRATEGIES = (None, "ipop", "bipop")
@@ -158,7 +158,7 @@ class CmaEsSampler(Sampler):
     ) -> dict[str, Distribution]:
         """The intersection space without single-valued params: the numeric ones go to CMA-ES,
         the categorical ones are sampled at random at ask."""
-        return {k: d for k, d in sorted(view.intersection_space().items()) if not d.single()}
+        return varying(view.intersection_space())
 
     def sample_relative(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
@@ -176,7 +176,7 @@ class CmaEsSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, uniform(self._seed, trial.number, name))
+        return random_value(self._seed, trial.number, name, dist)
 
     def state(self, view: StudyView) -> CmaStatus:
         """Where the CMA-ES of ``view`` stands now (what the next ask would draw from)."""

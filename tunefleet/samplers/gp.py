@@ -26,7 +26,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers import gp_model as gpm
-from tunefleet.samplers.base import LazyModule, Sampler, stream, uniform, uniform_in
+from tunefleet.samplers.base import LazyModule, Sampler, random_value, stream, varying
 from tunefleet.samplers.parzen import CAT, DISC, Axis
 from tunefleet.samplers.tpe_history import usable
 
@@ -180,13 +180,13 @@ class GPSampler(Sampler):
     def infer_relative_search_space(
         self, view: StudyView, trial: TrialRecord
     ) -> dict[str, Distribution]:
-        return {k: d for k, d in sorted(view.intersection_space().items()) if not d.single()}
+        return varying(view.intersection_space())
 
     def sample_relative(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
     ) -> dict[str, ParamValue]:
         out = {k: self.sample_independent(view, trial, k, d) for k, d in space.items() if d.single()}
-        todo = {k: d for k, d in sorted(space.items()) if not d.single()}
+        todo = varying(space)
         if not todo:
             return out
         model = None
@@ -204,7 +204,7 @@ class GPSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, uniform(self._seed, trial.number, name))
+        return random_value(self._seed, trial.number, name, dist)
 
     # ---- the model ---------------------------------------------------------------------
     def _sync(self, view: StudyView) -> _Constraints:

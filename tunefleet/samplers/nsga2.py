@@ -36,7 +36,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.pareto import crowding_distance, nondominated_ranks
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
+from tunefleet.samplers.base import Sampler, random_value, stream, uniform_in, varying
 
 # name: how many parents the crossover takes
 CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx": 3}
@@ -216,7 +216,7 @@ class NSGAIISampler(Sampler):
         self, view: StudyView, trial: TrialRecord
     ) -> dict[str, Distribution]:
         """The intersection space, without the params that can take one value only."""
-        return {k: d for k, d in sorted(view.intersection_space().items()) if not d.single()}
+        return varying(view.intersection_space())
 
     def sample_relative(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
@@ -258,7 +258,7 @@ class NSGAIISampler(Sampler):
         return view.n_finished
 
     def _random(self, trial: TrialRecord, name: str, dist: Distribution) -> ParamValue:
-        return uniform_in(dist, uniform(self._seed, trial.number, name))
+        return random_value(self._seed, trial.number, name, dist)
 
     def _child(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution], parents: Parents

@@ -9,7 +9,7 @@ import numpy as np
 from tunefleet.core.distributions import Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.base import Sampler, uniform, uniform_in
+from tunefleet.samplers.base import Sampler, random_value, uniform_in
 
 QMC_TYPES = ("sobol", "halton")
 
@@ -76,4 +76,4 @@ class QMCSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        return uniform_in(dist, uniform(self._seed, trial.number, name))
+        return random_value(self._seed, trial.number, name, dist)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tunefleet.core.distributions import Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
-from tunefleet.samplers.base import Sampler, uniform, uniform_in
+from tunefleet.samplers.base import Sampler, random_value
 
 
 class RandomSampler(Sampler):
@@ -21,5 +21,4 @@ class RandomSampler(Sampler):
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
-        u = uniform(self.seed, trial.number, name)
-        return uniform_in(dist, u)
+        return random_value(self.seed, trial.number, name, dist)

@@ -24,7 +24,7 @@ import numpy as np
 from tunefleet.core.distributions import CategoricalDistribution, Distribution, ParamValue
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
-from tunefleet.samplers.base import Sampler, stream, uniform, uniform_in
+from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.parzen import CAT, Axis, Parzen
 from tunefleet.samplers.tpe_history import TrialFacts, split, usable
 
@@ -135,14 +135,14 @@ class TPESampler(Sampler):
             space = {k: d for g in facts.groups for k, d in g.items()}
         else:
             space = dict(facts.intersection or {})
-        return {k: d for k, d in sorted(space.items()) if not d.single()}
+        return varying(space)
 
     def sample_relative(
         self, view: StudyView, trial: TrialRecord, space: dict[str, Distribution]
     ) -> dict[str, ParamValue]:
         facts = self._facts_of(view)
         out: dict[str, ParamValue] = {k: _single_value(d) for k, d in space.items() if d.single()}
-        todo = {k: d for k, d in sorted(space.items()) if not d.single()}
+        todo = varying(space)
         for block in self._blocks(facts, todo):
             out.update(self._sample_block(view, facts, trial, block))
         return out
@@ -198,7 +198,7 @@ class TPESampler(Sampler):
         n_used = facts.n_used if keep is None else facts.n_used_in(keep)
         if n_used < self.n_startup_trials:
             return {
-                k: uniform_in(d, uniform(self._seed, trial.number, k))
+                k: random_value(self._seed, trial.number, k, d)
                 for k, d in block.items()
             }
         axes = [Axis.of(block[k]) for k in names]

@@ -13,13 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.samplers.studies import Run, Trial
-from tests.unit.strategies import distributions
+from tests.unit.strategies import assert_fits, distributions
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,
     FloatDistribution,
     IntDistribution,
-    check_value,
 )
 from tunefleet.core.study import Study
 from tunefleet.pruners import NopPruner
@@ -58,15 +57,6 @@ FACTORIES: dict[str, Callable[[int], Sampler]] = {
 }
 
 
-def _fits(name: str, dist: Distribution, value: Any) -> None:
-    check_value(name, dist, value)  # type, range, step and choice: what a tell checks
-    if isinstance(dist, IntDistribution):
-        assert type(value) is int
-    elif isinstance(dist, FloatDistribution):
-        assert type(value) is float
-    else:
-        assert any(type(value) is type(c) and (value == c or value != value) for c in dist.choices)
-
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -89,7 +79,7 @@ def test_values_are_inside_their_distributions(kind: str, a: Distribution, b: Di
     run.batch(objective, 3)  # three at once: the liar sees RUNNING trials
     for t in seen:
         for name, dist in t.distributions.items():
-            _fits(name, dist, t.params[name])
+            assert_fits(name, dist, t.params[name])
     assert run.round_trips < 2 * len(seen)
 
 

@@ -10,13 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.strategies import choice_dists, float_dists, int_dists
+from tests.unit.strategies import assert_fits, choice_dists, float_dists, int_dists
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,
     FloatDistribution,
     IntDistribution,
-    check_value,
 )
 from tunefleet.core.history import StudyView
 from tunefleet.core.settings import Direction
@@ -42,14 +41,7 @@ choices = choice_dists
     seed=st.integers(-(2**40), 2**40),
 )
 def test_values_are_inside_their_distribution(dist, number, name, seed) -> None:
-    value = sample(dist, number, name, seed)
-    check_value(name, dist, value)  # type, range, step and choice: what a tell checks
-    if isinstance(dist, IntDistribution):
-        assert type(value) is int
-    elif isinstance(dist, FloatDistribution):
-        assert type(value) is float
-    else:
-        assert any(type(value) is type(c) and (value == c or value != value) for c in dist.choices)
+    assert_fits(name, dist, sample(dist, number, name, seed))
 
 
 @pytest.mark.parametrize(
