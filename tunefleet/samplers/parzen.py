@@ -186,10 +186,14 @@ class Parzen:
         const = self.log_weights - (
             np.log(self.sigma) + log_z + 0.5 * self.mu * self.mu * inv2
         ).sum(axis=0) - d * _LOG_SQRT_2PI
+        # Every exponent is at most its kernel's constant, so shifting them all by the largest
+        # constant keeps exp from overflowing without a max per row (see ``log_pdf``).
+        finite = const[np.isfinite(const)]
+        self.shift = float(finite.max()) if finite.size else 0.0
         # kept (k, 2d + 1): BLAS multiplies (k, 2d + 1) @ (2d + 1, m) several times faster
         # than the (m, 2d + 1) @ (2d + 1, k) product for the few columns a block has
         self.coef = np.ascontiguousarray(
-            np.concatenate([-0.5 * inv2, self.mu * inv2, const[None, :]]).T
+            np.concatenate([-0.5 * inv2, self.mu * inv2, (const - self.shift)[None, :]]).T
         )
         self.cat_obs = [obs[:, i].astype(np.int64) for i in self.cat]
 
@@ -236,16 +240,29 @@ class Parzen:
                 if self.axes[i].kind == DISC:
                     self._discrete_mass(total, j, i, x[:, i], t[j])
         else:
-            total = np.broadcast_to(self.log_weights, (m, len(self.weights))).copy()
+            total = np.broadcast_to(self.log_weights - self.shift, (m, len(self.weights))).copy()
         for j, i in enumerate(self.cat):
             self._categorical(total, j, i, x[:, i])
-        top = total.max(axis=1)
-        top[~np.isfinite(top)] = 0.0
-        total -= top[:, None]
-        # float32 is ample for terms <= 1 that are summed (and 4x faster to exponentiate)
-        mass = np.exp(total.astype(np.float32)).sum(axis=1, dtype=np.float64)
+        return self._log_sum_exp(total)
+
+    def _log_sum_exp(self, total: np.ndarray) -> np.ndarray:
+        """log sum_k exp(total[:, k]) + the shift. The terms are at most a few units above 0
+        (a categorical or exact discrete term never exceeds what the shift allows for by
+        more than log 2 pi per axis), so exp cannot overflow; a row whose every term
+        underflows (a point far out in every kernel) is summed again after its own max."""
+        # exp is slow on numbers below its underflow (-745), so they are raised to -700 first
+        terms = np.maximum(total, -700.0)
+        mass = np.exp(terms, out=terms) @ np.ones(total.shape[1])
+        out = np.empty(len(total))
+        low = ~(mass > 1e-280)  # underflow (and NaN) is rare: only those rows pay for a max
         with np.errstate(divide="ignore"):
-            return np.log(mass) + top
+            out[~low] = np.log(mass[~low]) + self.shift
+            if low.any():
+                rows = total[low]
+                top = rows.max(axis=1)
+                top[~np.isfinite(top)] = 0.0
+                out[low] = np.log(np.exp(rows - top[:, None]).sum(axis=1)) + top + self.shift
+        return out
 
     @staticmethod
     def _position(axis: Axis, xi: np.ndarray) -> np.ndarray:
