@@ -8,7 +8,8 @@ Needs optuna (the ``bench`` extra) and torch for Optuna's GPSampler; tunefleet n
 imports them. tunefleet is driven in-process through ``core.study.Study`` (no broker, no
 journal), Optuna through its ask/tell interface with InMemoryStorage. Both run
 single-threaded BLAS (set below, before numpy loads), as a coordinator on a shared node
-should. The drivers are in ``sampler_runs.py``.
+should, and in worker processes whose malloc keeps freed memory, as the coordinator's does
+(``--default-malloc`` leaves glibc's defaults). The drivers are in ``sampler_runs.py``.
 
 1. Cost: median ms per ask + suggests + tell at n finished trials, both studies warm-started
    with the same n random trials (``Study.add_trial``; Optuna's ``add_trials``), for TPE
@@ -48,6 +49,8 @@ import optuna  # noqa: E402
 from functions import MULTI_PROBLEMS, PROBLEMS  # noqa: E402
 from sampler_runs import CostJob, RunJob, cost_cell, random_cell, run_cell  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
+
+from tunefleet.coordinator.memory import keep_freed_memory  # noqa: E402
 
 Results = dict[RunJob, list[float]]
 
@@ -281,10 +284,14 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["cost", "efficiency", "parallel"],
                     choices=["cost", "efficiency", "parallel"])
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's malloc at its defaults (the coordinator raises its "
+                         "thresholds: tunefleet/coordinator/memory.py)")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
     start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    init = None if args.default_malloc else keep_freed_memory
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=init) as pool:
         if "cost" in args.parts:
             print("## 1. Cost\n\n" + part_cost(pool, plan) + "\n", flush=True)
             print(f"(cost: {time.perf_counter() - start:.0f} s)\n", flush=True)

@@ -134,6 +134,7 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tunefleet.coordinator.memory import keep_freed_memory
     from tunefleet.core.best import best_trials
     from tunefleet.core.trial import FrozenTrial
     from tunefleet.launch.local import Pinning, finished_count, run_spec
@@ -161,6 +162,7 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
         total = study.n_trials if study.n_trials is not None else None
         progress.update(task, completed=finished_count(study), total=total, best=shown)
 
+    keep_freed_memory()  # this process runs the coordinator; its workers are their own
     console.print(f"running study {loaded.name!r} with {workers} local workers; "
                   f"journal {journal}")
     with progress:
@@ -191,6 +193,7 @@ def coordinator(broker: str | None, broker_file: str | None, journal: str, names
     Stop it with Ctrl-C or SIGTERM; start it again on the same journal and it
     carries on where it stopped (workers wait and retry meanwhile).
     """
+    from tunefleet.coordinator.memory import keep_freed_memory
     from tunefleet.coordinator.service import Coordinator
     from tunefleet.errors import mask_url
     from tunefleet.journal import Journal
@@ -199,6 +202,7 @@ def coordinator(broker: str | None, broker_file: str | None, journal: str, names
 
     url = _broker_url(broker, broker_file)
     assert url is not None
+    keep_freed_memory()
     store = Journal(journal)
     try:
         transport = _connect_patiently(
