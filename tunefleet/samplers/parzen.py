@@ -34,6 +34,7 @@ CONT, DISC, CAT = 0, 1, 2
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _EDGE = 9.0  # a kernel further than this many sigmas from both edges has no truncation to speak of
 _NARROW = 8.0  # a kernel narrower than this many cells gets its discrete mass exactly
+LOG_PRIOR_MASS = math.log(0.38292492254802624)  # the prior kernel's (mu 0.5, sigma 1) on [0, 1]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,33 @@ class Axis:
         if self.log:
             left, right = np.log(left), np.log(right)
         return (left - self.lo) / self.span, (right - self.lo) / self.span
+
+
+def floor_width(n: int) -> float:
+    """The least width of the kernels of n observations: Optuna's clip, 1 / min(100, n + 2)."""
+    return 1.0 / min(100.0, n + 2.0)
+
+
+def log_unit_mass(mu: np.ndarray, sig: np.ndarray | float) -> np.ndarray:
+    """log of the mass on [0, 1] of Gaussian kernels centred in [0, 1] and no wider than it:
+    0 where both edges are more than _EDGE sigmas away. Such a mass is 0.34 at least, so
+    1 minus the two tails loses nothing to rounding."""
+    mu = np.asarray(mu, dtype=float)
+    sig = np.broadcast_to(np.asarray(sig, dtype=float), mu.shape)
+    out = np.zeros(mu.shape)
+    left, right = mu < _EDGE * sig, 1.0 - mu < _EDGE * sig
+    near = left | right
+    if near.any():
+        tails = np.zeros(mu.shape)
+        tails[left] = special.ndtr(-mu[left] / sig[left])
+        tails[right] += special.ndtr((mu[right] - 1.0) / sig[right])
+        out[near] = np.log1p(-tails[near])
+    return out
+
+
+def finite_log(x: np.ndarray) -> np.ndarray:
+    """``x`` with log 0 (a weight of 0) as -1e300: BLAS, meeting -inf, may give NaN."""
+    return np.maximum(x, -1e300)
 
 
 def log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,6 +181,7 @@ class Parzen:
         consider_endpoints: bool,
         orders: list[np.ndarray | None] | None = None,
         sigmas: np.ndarray | None = None,
+        floor_log_z: np.ndarray | None = None,
     ) -> None:
         n = len(obs)
         self.axes = axes
@@ -175,12 +204,19 @@ class Parzen:
                 order = orders[i] if orders is not None else None
                 self.sigma[j, :n] = bandwidths(obs[:, i], consider_endpoints, order)
         self.mu[:, n], self.sigma[:, n] = 0.5, 1.0
-        # log of each kernel's mass on [0, 1]; 0 for kernels far from both edges.
-        log_z = np.zeros((d, k))
-        near = (self.mu < _EDGE * self.sigma) | (1.0 - self.mu < _EDGE * self.sigma)
-        if near.any():
-            m, s = self.mu[near], self.sigma[near]
-            log_z[near] = log_gauss_mass(-m / s, (1.0 - m) / s)
+        # log of each kernel's mass on [0, 1]; 0 for kernels far from both edges. Kernels at
+        # the floor width (most, at thousands of trials) can take theirs from ``floor_log_z``
+        # (per numeric axis and observation), which the caller keeps from ask to ask.
+        if floor_log_z is None or n == 0:
+            log_z = log_unit_mass(self.mu, self.sigma)
+        else:
+            log_z = np.empty((d, k))
+            at_floor = self.sigma[:, :n] <= floor_width(n)
+            log_z[:, :n] = np.where(at_floor, floor_log_z, 0.0)
+            rows, cols = np.nonzero(~at_floor)
+            if rows.size:
+                log_z[rows, cols] = log_unit_mass(self.mu[rows, cols], self.sigma[rows, cols])
+            log_z[:, n] = LOG_PRIOR_MASS
         # sum_j log N(t_j; mu_kj, sigma_kj) - log_z_kj + log w_k = [t^2, t, 1] @ coef
         inv2 = 1.0 / self.sigma**2
         const = self.log_weights - (
@@ -193,7 +229,7 @@ class Parzen:
         # kept (k, 2d + 1): BLAS multiplies (k, 2d + 1) @ (2d + 1, m) several times faster
         # than the (m, 2d + 1) @ (2d + 1, k) product for the few columns a block has
         self.coef = np.ascontiguousarray(
-            np.concatenate([-0.5 * inv2, self.mu * inv2, (const - self.shift)[None, :]]).T
+            np.concatenate([-0.5 * inv2, self.mu * inv2, finite_log(const - self.shift)[None, :]]).T
         )
         self.cat_obs = [obs[:, i].astype(np.int64) for i in self.cat]
 

@@ -25,7 +25,8 @@ from tunefleet.core.distributions import CategoricalDistribution, Distribution, 
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
-from tunefleet.samplers.parzen import CAT, Axis, Parzen
+from tunefleet.samplers.parzen import CAT, Axis, Parzen, floor_width, log_unit_mass
+from tunefleet.samplers.parzen_sorted import SortedParzen
 from tunefleet.samplers.tpe_history import TrialFacts, split, usable
 
 WEIGHTS = ("default", "uniform")
@@ -202,30 +203,28 @@ class TPESampler(Sampler):
                 for k, d in block.items()
             }
         axes = [Axis.of(block[k]) for k in names]
-        cols = [facts.values_of(k, block[k]) for k in names]
+        # the trials' values on the axes' [0, 1] scales (choice indices on categorical ones)
+        cols = [facts.values_of(k, block[k]) if a.kind == CAT else facts.unit_of(k, block[k])
+                for k, a in zip(names, axes, strict=True)]
         good, bad = self._split(facts, self._n_below(n_used, len(view.directions)), cohort, keep)
-        good_obs, _ = self._observations(axes, cols, good)
-        bad_obs, bad_kept = self._observations(axes, cols, bad)
-        bad_numbers = view.numbers()[bad_kept]
+        good_obs, _ = self._observations(cols, good)
         run_obs, run_numbers = self._running(view, trial, block, axes, cohort)
         if not self.constant_liar:
             run_obs, run_numbers = run_obs[:0], run_numbers[:0]
-        # the bad rows: finished ones in trial-number order, then the running ones
-        n_fin = len(bad_obs)
-        bad_obs = np.concatenate([bad_obs, run_obs])
-        run_sorted = np.sort(run_numbers)
-        ranks = np.concatenate([
-            np.arange(n_fin) + np.searchsorted(run_sorted, bad_numbers),
-            np.searchsorted(bad_numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
-        ])
-        bad_w = self._weights(len(bad_obs))[ranks]
-        orders = self._orders(facts, block, axes, bad_kept, bad_obs, n_fin)
         good_w = self._weights(len(good_obs)) if len(view.directions) == 1 else np.ones(len(good_obs))
         options: dict[str, Any] = {
             "prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints,
         }
         below = Parzen(axes, good_obs, good_w, **options)
-        above = Parzen(axes, bad_obs, bad_w, orders=orders, **options)
+        above: Parzen | SortedParzen
+        if len(axes) == 1 and axes[0].kind != CAT:
+            mu, w, log_z = self._bad_sorted(facts, names[0], block[names[0]], bad, run_obs[:, 0],
+                                            run_numbers)
+            above = SortedParzen(axes[0], mu, w, floor_log_z=log_z, **options)
+        else:
+            bad_obs, bad_w, orders, log_z = self._bad_rows(facts, block, axes, cols, bad, run_obs,
+                                                           run_numbers)
+            above = Parzen(axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
         rng = stream(self._seed, trial.number, "tpe\x1f" + "\x1f".join(names))
         candidates = below.sample(rng, self.n_ei_candidates)
         log_g = above.log_pdf(candidates)
@@ -234,6 +233,64 @@ class TPESampler(Sampler):
         score = below.log_pdf(candidates) - log_g
         best = candidates[int(np.argmax(score))]
         return {k: block[k].to_external(float(best[i])) for i, k in enumerate(names)}
+
+    def _bad_rows(
+        self, facts: TrialFacts, block: dict[str, Distribution], axes: list[Axis],
+        cols: list[np.ndarray], bad: np.ndarray, run_obs: np.ndarray, run_numbers: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None], np.ndarray]:
+        """g's rows (finished bad trials in trial-number order, then the running ones), their
+        weights, per axis the order that sorts them, and per numeric axis the rows' kernels'
+        masses at the floor width (``TrialFacts.floor_log_mass``)."""
+        bad_obs, bad_kept = self._observations(cols, bad)
+        floor = floor_width(len(bad_obs) + len(run_obs))
+        numeric = [(i, k) for i, k in enumerate(block) if axes[i].kind != CAT]
+        log_z = np.empty((len(numeric), len(bad_obs) + len(run_obs)))
+        for j, (i, k) in enumerate(numeric):
+            log_z[j, : len(bad_obs)] = facts.floor_log_mass(k, block[k], floor)[bad_kept]
+            log_z[j, len(bad_obs) :] = log_unit_mass(run_obs[:, i], floor)
+        bad_numbers = facts.view.numbers()[bad_kept]
+        n_fin = len(bad_obs)
+        bad_obs = np.concatenate([bad_obs, run_obs])
+        run_sorted = np.sort(run_numbers)
+        ranks = np.concatenate([
+            np.arange(n_fin) + np.searchsorted(run_sorted, bad_numbers),
+            np.searchsorted(bad_numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
+        ])
+        bad_w = self._weights(len(bad_obs))[ranks]
+        return bad_obs, bad_w, self._orders(facts, block, axes, bad_kept, bad_obs, n_fin), log_z
+
+    def _bad_sorted(
+        self, facts: TrialFacts, name: str, dist: Distribution, bad: np.ndarray,
+        run_pos: np.ndarray, run_numbers: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """g's kernels on one numeric axis, sorted by position: (positions on [0, 1], weights,
+        masses at the floor width), the same kernels as ``_bad_rows`` in ``_orders``' order,
+        from the facts' sorted column without a row table."""
+        col = facts.values_of(name, dist)
+        kept = bad[~np.isnan(col[bad])]
+        n_fin, n_run = len(kept), len(run_numbers)
+        w = self._weights(n_fin + n_run)
+        w_fin = w[:n_fin] if not n_run else w[np.arange(n_fin) + np.searchsorted(
+            np.sort(run_numbers), facts.view.numbers()[kept])]
+        weight_of = np.zeros(facts.n)
+        weight_of[kept] = w_fin
+        in_bad = np.zeros(facts.n, dtype=bool)
+        in_bad[kept] = True
+        order = facts.sorted_of(name, dist)
+        order = order[in_bad[order]]
+        floor = floor_width(n_fin + n_run)
+        mu, w_sorted = facts.unit_of(name, dist)[order], weight_of[order]
+        log_z = facts.floor_log_mass(name, dist, floor)[order]
+        if n_run:
+            numbers = facts.view.numbers()[kept]
+            run_w = w[np.searchsorted(numbers, run_numbers)
+                      + np.searchsorted(np.sort(run_numbers), run_numbers)]
+            by_pos = np.argsort(run_pos, kind="stable")
+            pos = run_pos[by_pos]
+            at = np.searchsorted(mu, pos, side="right")
+            mu, w_sorted = np.insert(mu, at, pos), np.insert(w_sorted, at, run_w[by_pos])
+            log_z = np.insert(log_z, at, log_unit_mass(pos, floor))
+        return mu, w_sorted, log_z
 
     def _split(
         self, facts: TrialFacts, n_below: int, cohort: int | None, keep: np.ndarray | None
@@ -246,18 +303,12 @@ class TPESampler(Sampler):
         return last[2]
 
     @staticmethod
-    def _observations(
-        axes: list[Axis], cols: list[np.ndarray], idx: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(rows of the trials at ``idx`` that used every param of the block, on the axes'
-        scales; those trials' finished indices)."""
+    def _observations(cols: list[np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of the trials at ``idx`` that used every param of the block, from ``cols``;
+        those trials' finished indices)."""
         raw = np.stack([c[idx] for c in cols], axis=1) if len(idx) else np.empty((0, len(cols)))
         keep = ~np.isnan(raw).any(axis=1)
-        raw, kept = raw[keep], idx[keep]
-        for i, axis in enumerate(axes):
-            if axis.kind != CAT:
-                raw[:, i] = axis.to_unit(raw[:, i])
-        return raw, kept
+        return raw[keep], idx[keep]
 
     def _lie(self, below: Parzen, n_good: int, run_obs: np.ndarray, axes: list[Axis],
              candidates: np.ndarray, log_g: np.ndarray) -> np.ndarray:

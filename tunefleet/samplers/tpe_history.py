@@ -27,6 +27,7 @@ from tunefleet.core.pareto import (  # noqa: F401 - hypervolume is re-exported f
 from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
+from tunefleet.samplers.parzen import Axis, log_unit_mass
 
 SKIP, GOOD, PRUNED, INFEASIBLE = 0, 1, 2, 3  # a finished trial's class; FAIL is SKIP
 _EPS = 1e-12
@@ -66,6 +67,8 @@ class TrialFacts:
         self._columns: dict[tuple[str, Distribution], np.ndarray] = {}
         self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
         self._sorted_upto: dict[tuple[str, Distribution], int] = {}
+        self._units: dict[tuple[str, Distribution], np.ndarray] = {}
+        self._floor_mass: dict[tuple[str, Distribution], tuple[float, np.ndarray]] = {}
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)
         self._cohorts: np.ndarray = np.zeros(0, dtype=np.int64)  # -1: not known yet
 
@@ -143,6 +146,30 @@ class TrialFacts:
                 if not (same and record.distributions.get(name) == dist):
                     ext[j] = usable(record, name, dist)
             col = self._columns[key] = np.concatenate([col, ext])
+        return col
+
+    def unit_of(self, name: str, dist: Distribution) -> np.ndarray:
+        """``values_of`` on the [0, 1] axis TPE models ``dist`` on (``parzen.Axis``)."""
+        col = self.values_of(name, dist)
+        key = (name, dist)
+        unit = self._units.get(key, np.zeros(0))
+        if len(unit) < len(col):
+            unit = self._units[key] = np.concatenate([unit, Axis.of(dist).to_unit(col[len(unit):])])
+        return unit
+
+    def floor_log_mass(self, name: str, dist: Distribution, floor: float) -> np.ndarray:
+        """Per finished trial, the log of the mass on [0, 1] of a kernel ``floor`` wide at its
+        ``unit_of`` position (``parzen.log_unit_mass``): the width nearly every kernel has
+        at thousands of trials, so that a kernel's mass is computed once, not per ask. The
+        column for another floor (which changes while n < 98) replaces it."""
+        unit = self.unit_of(name, dist)
+        key = (name, dist)
+        kept_floor, col = self._floor_mass.get(key, (floor, np.zeros(0)))
+        if kept_floor != floor:
+            col = np.zeros(0)
+        if len(col) < len(unit):
+            col = np.concatenate([col, log_unit_mass(unit[len(col):], floor)])
+            self._floor_mass[key] = (floor, col)
         return col
 
     def sorted_of(self, name: str, dist: Distribution) -> np.ndarray:

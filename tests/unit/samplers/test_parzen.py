@@ -17,7 +17,17 @@ from tunefleet.core.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from tunefleet.samplers.parzen import CAT, CONT, DISC, Axis, Parzen, bandwidths, log_gauss_mass
+from tunefleet.samplers.parzen import (
+    CAT,
+    CONT,
+    DISC,
+    Axis,
+    Parzen,
+    bandwidths,
+    floor_width,
+    log_gauss_mass,
+    log_unit_mass,
+)
 
 AXES = {
     "float": FloatDistribution(-5.0, 10.0),
@@ -113,6 +123,24 @@ def test_log_pdf_is_the_mixture_of_truncated_normals(kinds: list[str], n: int, s
     # continuous axes are exact; a discrete value's mass is taken as density x width for
     # kernels at least 8 cells wide, which is within a few tenths of a percent
     assert np.allclose(got, want, atol=5e-3, rtol=0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(kinds=st.lists(st.sampled_from(sorted(AXES)), min_size=1, max_size=4, unique=True),
+       n=st.integers(0, 400), seed=st.integers(0, 1000))
+def test_masses_at_the_floor_width_may_come_from_the_caller(kinds: list[str], n: int,
+                                                           seed: int) -> None:
+    axes, p = estimator([AXES[k] for k in kinds], n, seed)
+    obs = np.empty((n, len(axes)))
+    for i, a in enumerate(axes):
+        obs[:, i] = p.mu[p.num.index(i), :n] if a.kind != CAT else p.cat_obs[p.cat.index(i)]
+    log_z = np.zeros((len(p.num), n))
+    for j, i in enumerate(p.num):
+        log_z[j] = log_unit_mass(obs[:, i], floor_width(n))
+    cached = Parzen(axes, obs, np.ones(n), prior_weight=1.0, consider_endpoints=False,
+                    floor_log_z=log_z)
+    x = p.sample(np.random.default_rng(seed + 1), 50)
+    assert np.allclose(cached.log_pdf(x), p.log_pdf(x), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", sorted(AXES))

@@ -14,6 +14,7 @@ from tunefleet.core.distributions import CategoricalDistribution, FloatDistribut
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.errors import ConfigError
 from tunefleet.samplers import RandomSampler, TPESampler, make_sampler
+from tunefleet.samplers.parzen import Axis, floor_width, log_unit_mass
 from tunefleet.samplers.tpe import default_weights
 
 X4 = [f"x{i}" for i in range(4)]
@@ -269,3 +270,35 @@ def test_under_hyperband_it_learns_from_the_asking_trials_bracket_only() -> None
         study.tell(reply.number, TrialState.FAIL, request_id=None, now=1.0)
     assert np.median(picked[True]) > 0.7
     assert np.median(picked[False]) < 0.3
+
+
+def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
+    """The sorted one-axis path (``_bad_sorted``) builds g from the same kernels, weights and
+    order as the rows of the general path, with NaNs (trials without the param), ties and
+    RUNNING trials."""
+    sampler = TPESampler(seed=0, multivariate=False)
+    run = Run(sampler)
+    rng = np.random.default_rng(0)
+    for i in range(80):
+        t = run.ask()
+        x = t.suggest_float("x", 0.0, 4.0, step=0.5) if i % 3 else None  # ties, NaN for a third
+        run.tell(t, float(rng.normal()) + (x or 0.0))
+    running = [run.ask() for _ in range(4)]
+    for t in running:
+        t.suggest_float("x", 0.0, 4.0, step=0.5)
+    view, dist = run.study.view, FloatDistribution(0.0, 4.0, step=0.5)
+    facts = sampler._facts_of(view)
+    good, bad = sampler._split(facts, 8, None, None)
+    axes = [Axis.of(dist)]
+    trial = TrialRecord(999, TrialState.RUNNING)
+    run_obs, run_numbers = sampler._running(view, trial, {"x": dist}, axes, None)
+    assert len(run_numbers) == 4
+    rows, weights, orders, log_z = sampler._bad_rows(facts, {"x": dist}, axes,
+                                                     [facts.unit_of("x", dist)], bad, run_obs,
+                                                     run_numbers)
+    mu, w, sorted_log_z = sampler._bad_sorted(facts, "x", dist, bad, run_obs[:, 0], run_numbers)
+    order = orders[0]
+    assert order is not None
+    assert np.array_equal(mu, rows[order, 0]) and np.array_equal(w, weights[order])
+    assert np.array_equal(sorted_log_z, log_z[0, order])
+    assert np.allclose(log_z[0], log_unit_mass(rows[:, 0], floor_width(len(rows))), rtol=0, atol=1e-15)

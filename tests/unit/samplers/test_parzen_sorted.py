@@ -1,0 +1,91 @@
+"""SortedParzen: the one-axis mixture of Parzen, summed over windows of its sorted kernels,
+gives Parzen's log density."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tunefleet.core.distributions import FloatDistribution, IntDistribution
+from tunefleet.samplers.parzen import Axis, Parzen, bandwidths, floor_width, log_unit_mass
+from tunefleet.samplers.parzen_sorted import SortedParzen, sorted_bandwidths
+
+DISTS = {
+    "float": FloatDistribution(-5.0, 10.0),
+    "log": FloatDistribution(1e-4, 1.0, log=True),
+    "int-wide": IntDistribution(0, 100000, step=5),  # cells far narrower than the kernels
+    "int": IntDistribution(1, 6),  # cells wider than the kernels: Parzen's exact masses
+}
+
+
+def both(kind: str, mu: np.ndarray, w: np.ndarray, prior_weight: float,
+         window_from: int = 2048) -> tuple[Axis, Parzen, SortedParzen]:
+    axis = Axis.of(DISTS[kind])
+    mu = np.sort(axis.to_unit(axis.from_unit(mu)))  # on the grid of a discrete axis
+    opts = {"prior_weight": prior_weight, "consider_endpoints": False}
+    return (axis, Parzen([axis], mu[:, None], w, **opts),
+            SortedParzen(axis, mu, w, window_from=window_from, **opts))
+
+
+def points(axis: Axis, rng: np.random.Generator, m: int) -> np.ndarray:
+    return axis.from_unit(rng.uniform(0.0, 1.0, m))[:, None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(sorted(DISTS)), n=st.integers(0, 3000), seed=st.integers(0, 10**6),
+       clustered=st.booleans(), prior_weight=st.sampled_from([1.0, 0.3, 0.0]),
+       window_from=st.sampled_from([0, 2048]))
+def test_it_is_parzens_log_density(kind: str, n: int, seed: int, clustered: bool,
+                                   prior_weight: float, window_from: int) -> None:
+    rng = np.random.default_rng(seed)
+    mu = rng.beta(2, 30, n) if clustered else rng.uniform(0, 1, n)
+    w = np.linspace(1.0 / max(n, 1), 1.0, n)
+    axis, full, windowed = both(kind, mu, w, prior_weight, window_from)
+    x = np.concatenate([points(axis, rng, 24), full.sample(rng, 24)])
+    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-9)
+    # with the kernels' masses at the floor width given, as TPE keeps them from ask to ask
+    mu_grid = full.mu[0, :n]
+    cached = SortedParzen(axis, mu_grid, w, prior_weight=prior_weight, consider_endpoints=False,
+                          floor_log_z=log_unit_mass(mu_grid, floor_width(n)),
+                          window_from=window_from)
+    assert np.allclose(cached.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-9)
+
+
+def test_at_ten_thousand_kernels_it_windows_and_agrees() -> None:
+    rng = np.random.default_rng(3)
+    axis, full, windowed = both("float", rng.uniform(0, 1, 10_000), np.ones(10_000), 1.0)
+    assert 0.05 < windowed.reach < 0.15 and len(windowed.narrow) > 9_000
+    x = np.concatenate([points(axis, rng, 24), [[-5.0], [10.0]]])  # the edges too
+    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-11)
+
+
+def test_clustered_kernels_are_windowed_where_dense_and_summed_where_sparse() -> None:
+    rng = np.random.default_rng(5)
+    axis, full, windowed = both("log", rng.beta(2, 30, 3000), np.linspace(0.1, 1, 3000), 1.0,
+                                window_from=0)
+    assert 1500 < len(windowed.narrow) < 3000 and 0 < len(windowed.wide) < 1500
+    x = np.concatenate([points(axis, rng, 24), full.sample(rng, 24)])
+    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-11)
+
+
+def test_a_point_far_from_every_kernel_without_a_prior() -> None:
+    # no prior: nothing bounds the density from below, so nothing is windowed, and a point
+    # where every term underflows is summed after its own max
+    axis = Axis.of(DISTS["float"])
+    mu = np.full(3000, 0.001)
+    full = Parzen([axis], mu[:, None], np.ones(3000), prior_weight=0.0, consider_endpoints=False)
+    sp = SortedParzen(axis, mu, np.ones(3000), prior_weight=0.0, consider_endpoints=False,
+                      window_from=0)
+    x = np.array([[10.0], [-5.0]])
+    assert sp.reach == np.inf
+    assert np.allclose(sp.log_pdf(x), full.log_pdf(x), rtol=1e-12)
+    assert sp.log_pdf(x)[0] < -1e3
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 50])
+def test_sorted_bandwidths_are_parzens(n: int) -> None:
+    mu = np.sort(np.random.default_rng(n).uniform(0, 1, n))
+    for ends in (False, True):
+        assert np.array_equal(sorted_bandwidths(mu, ends), bandwidths(mu, ends))
