@@ -1,17 +1,20 @@
-"""A one-axis Parzen mixture kept in the order of its kernels, for TPE's bad trials.
+"""One-axis Parzen mixtures kept in the order of their kernels, for TPE's bad trials.
 
-With one param per block (``multivariate=False``, or a param outside the joint space),
-g(x) at 10,000 trials is 10,000 Gaussian kernels on one axis, and almost all of them are
-narrow: a kernel's width is the larger gap to a neighbour, clipped below at
-``floor = 1 / min(100, n + 2)``, and at that n nearly every gap is below the floor. A
-narrow kernel adds nothing within 1e-13 of the density at a point further than
-``reach`` from it (the bound is in ``_reach``), so ``log_pdf`` sums, for each point, only
-the narrow kernels in a window of the sorted positions around it, plus every wider
-kernel and the prior. That visits about a fifth of the kernels at 10,000 uniform
-trials, and never more than all of them.
+When TPE samples params one by one (``multivariate=False``, MOTPE, or a param outside
+the joint space), g(x) at 10,000 trials is 10,000 Gaussian kernels per param, and almost
+all of them are narrow: a kernel's width is the larger gap to a neighbour, clipped below
+at ``floor = 1 / min(100, n + 2)``, and at that n nearly every gap is below the floor. A
+narrow kernel adds nothing within 1e-13 of the density at a point further than ``reach``
+from it (the bound is in ``_reach``), so ``log_pdf`` sums, for each point, only the narrow
+kernels in a window of the sorted positions around it, plus every wider kernel and the
+prior. That visits about a fifth of the kernels at 10,000 uniform trials, and never
+more than all of them.
 
-The mixture is the one ``parzen.Parzen`` builds from the same observations (same widths,
-weights and truncation), and ``log_pdf`` agrees with it to about 1e-12.
+A ``SortedParzen`` holds several such mixtures, one per row (a param each), over the same
+kernels' weights, so that the params of one ask are scored in a few numpy calls instead
+of a few per param. Each row is the mixture ``parzen.Parzen`` builds from the same
+observations (same widths, weights and truncation), and ``log_pdf`` agrees with it to
+about 1e-12.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import special
 
 from tunefleet.samplers.parzen import (
-    _EDGE,
     _LOG_SQRT_2PI,
     _NARROW,
     CONT,
     DISC,
     LOG_PRIOR_MASS,
     Axis,
-    Parzen,
     finite_log,
     floor_width,
     log_unit_mass,
@@ -38,31 +40,50 @@ from tunefleet.samplers.parzen import (
 _EPS = 1e-13  # what the kernels left out may add, relative to the prior's density
 _PHI_HALF_OVER_Z = 0.9196  # the least density of the prior kernel on [0, 1]: phi(0.5) / its mass
 _Z_LEAST = 0.34  # the least mass on [0, 1] of a kernel centred in [0, 1] no wider than 1
+_PAD = 1.5  # the position of the padding kernels: further than any reach from [0, 1]
+_NEVER = -1e300  # the log weight of a padding kernel
+_CHUNK = 1 << 18  # exponents summed per numpy call in log_pdf: about 1 MB
 
 
 def sorted_bandwidths(mu: np.ndarray, consider_endpoints: bool) -> np.ndarray:
-    """``parzen.bandwidths`` of positions that are already sorted, in their order."""
-    n = len(mu)
-    s = np.empty(n + 2)
-    s[0], s[1:-1], s[-1] = 0.0, mu, 1.0
-    gaps = np.diff(s)
-    sig = np.maximum(gaps[:-1], gaps[1:])
+    """``parzen.bandwidths`` of positions sorted along the last axis, in their order."""
+    n = mu.shape[-1]
+    edge = np.zeros(mu.shape[:-1] + (1,))
+    s = np.concatenate([edge, mu, edge + 1.0], axis=-1)
+    gaps = np.diff(s, axis=-1)
+    sig = np.maximum(gaps[..., :-1], gaps[..., 1:])
     if not consider_endpoints and n >= 2:
-        sig[0], sig[-1] = s[2] - s[1], s[-2] - s[-3]
-    return np.clip(sig, 1.0 / min(100.0, n + 2.0), 1.0)
+        sig[..., 0], sig[..., -1] = s[..., 2] - s[..., 1], s[..., -2] - s[..., -3]
+    return np.clip(sig, floor_width(n), 1.0)
+
+
+def handles(axis: Axis, n: int) -> bool:
+    """Whether a ``SortedParzen`` models ``axis`` with n kernels as ``Parzen`` does: any
+    continuous axis; a discrete one when every kernel is at least 8 of its cells wide, so
+    that a value's mass is the density at its cell's middle times the cell's width."""
+    if axis.kind == CONT:
+        return True
+    if axis.kind != DISC:
+        return False
+    left, right = axis.cell(np.array([axis.low]))  # the widest cell (the lowest, on a log scale)
+    return floor_width(n) >= _NARROW * float(right[0] - left[0])
 
 
 class SortedParzen:
-    """The mixture over one numeric axis of kernels at sorted positions ``mu`` (on [0, 1])
-    with ``weights``, plus the prior kernel; ``log_pdf`` as ``Parzen.log_pdf``.
+    """Rows of one-axis mixtures, plus the prior kernel in each: row d has kernels at the
+    sorted positions ``mu[d]`` (on [0, 1] of ``axes[d]``) whose weights are
+    ``weights[order[d]]``; every row holds the same kernels' weights, in its own order.
+    ``floor_log_z`` (as ``mu``), if given, is each kernel's log mass on [0, 1] at the floor
+    width. ``log_pdf`` as ``Parzen.log_pdf`` of each row's mixture.
 
-    ``window_from``: the number of kernels from which ``log_pdf`` windows (below it, and
-    where windows would cover most kernels anyway, it sums every kernel)."""
+    ``window_from``: the number of kernels from which ``log_pdf`` windows (below it, and in
+    a row where windows would cover most kernels anyway, it sums every kernel)."""
 
     def __init__(
         self,
-        axis: Axis,
+        axes: list[Axis],
         mu: np.ndarray,
+        order: np.ndarray,
         weights: np.ndarray,
         *,
         prior_weight: float,
@@ -70,69 +91,92 @@ class SortedParzen:
         floor_log_z: np.ndarray | None = None,
         window_from: int = 2048,
     ) -> None:
-        assert axis.kind in (CONT, DISC)
-        n = len(mu)
-        self.axis, self.n = axis, n
-        self._fallback: Parzen | None = None
-        floor = floor_width(n)
-        if axis.kind == DISC and floor < _NARROW * _widest_cell(axis):
-            # kernels narrow enough for a cell's exact mass to matter: Parzen's own way
-            self._fallback = Parzen([axis], mu[:, None], weights, prior_weight=prior_weight,
-                                    consider_endpoints=consider_endpoints)
-            return
+        assert mu.shape == order.shape and mu.shape[0] == len(axes) > 0
+        d, n = mu.shape
+        assert all(handles(a, n) for a in axes)
+        self.axes, self.n = axes, n
         if n == 0:
             prior_weight = 1.0  # as Parzen: with no observations the prior is the mixture
-        total = float(np.sum(weights)) + prior_weight
-        sig = sorted_bandwidths(mu, consider_endpoints) if n else np.empty(0)
+        weights = np.asarray(weights, dtype=float)
+        self.order, self.weights, self.prior_weight = order, weights, prior_weight
+        total = float(weights[order[0]].sum()) + prior_weight
         with np.errstate(divide="ignore"):  # weights of 0
-            log_w = np.log(np.asarray(weights, dtype=float) / total)
+            log_w = np.log(weights / total)[order]
         self.log_prior = (math.log(prior_weight / total) - LOG_PRIOR_MASS - _LOG_SQRT_2PI
                           if prior_weight > 0 else -math.inf)
+        floor = floor_width(n)
         self.reach = self._reach(floor, total, prior_weight) if n >= window_from else math.inf
-        # The narrow kernels are those at the floor, windowed in log_pdf: their exponent at t
-        # is a t^2 + b_k t + c_k with one a; the wide ones keep rows (a_k, b_k, c_k).
+        sig = self.sigma = sorted_bandwidths(mu, consider_endpoints)
+        self.mu = mu
+        at_floor = sig <= floor * (1.0 + 1e-12)
+        # The narrow kernels (at the floor) of a row where they are most are windowed in
+        # log_pdf: their exponent at t is a t^2 + b_k t + c_k with one a. Every other
+        # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
+        # _PAD of log weight _NEVER.
         self.a = -0.5 / (floor * floor)
-        narrow = sig <= floor * (1.0 + 1e-12) if self.reach < 0.5 else np.zeros(n, dtype=bool)
-        n_narrow = int(np.count_nonzero(narrow))
-        if 2 * n_narrow <= n:
-            n_narrow, narrow = 0, np.zeros(n, dtype=bool)
-        take: slice | np.ndarray = slice(None) if n_narrow == n else np.flatnonzero(narrow)
-        mu_n = mu[take] if n_narrow else mu[:0]
-        cached = floor_log_z[take] if floor_log_z is not None and n_narrow else None
-        b_n, c_n = self._narrow_rows(mu_n, log_w[take] if n_narrow else log_w[:0], floor, cached)
-        wide = np.flatnonzero(~narrow) if n_narrow else slice(None)
-        a_w, b_w, c_w = self._rows(mu[wide], sig[wide], log_w[wide])
-        tops = [c.max() for c in (c_n[np.isfinite(c_n)], c_w[np.isfinite(c_w)]) if c.size]
-        self.shift = max([float(t) for t in tops] + [self.log_prior])
-        self.narrow_mu = mu_n
-        self.narrow = np.empty((len(mu_n), 2))
-        self.narrow[:, 0], self.narrow[:, 1] = b_n, finite_log(c_n - self.shift)
-        self.wide = np.stack([a_w, b_w, finite_log(c_w - self.shift)], axis=1)
-
-    @staticmethod
-    def _rows(mu: np.ndarray, sig: np.ndarray, log_w: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(a, b, c) of kernels of any widths: log w - log(sigma sqrt(2 pi) Z) - mu^2 / 2 sigma^2
-        is c, with Z the kernel's mass on [0, 1]."""
-        inv2 = 1.0 / (sig * sig)
-        log_z = log_unit_mass(mu, sig)
-        return -0.5 * inv2, mu * inv2, log_w - np.log(sig) - log_z - _LOG_SQRT_2PI - 0.5 * mu * mu * inv2
-
-    @staticmethod
-    def _narrow_rows(
-        mu: np.ndarray, log_w: np.ndarray, floor: float, log_z: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(b, c) of sorted kernels all of width ``floor``; their masses on [0, 1] are
-        ``log_z`` if given, else computed for the prefix and suffix near an edge."""
-        inv2 = 1.0 / (floor * floor)
-        c = log_w - (math.log(floor) + _LOG_SQRT_2PI) - (0.5 * inv2) * (mu * mu)
-        if log_z is not None:
-            c -= log_z
+        narrow = at_floor if self.reach < 0.5 else np.zeros((d, n), dtype=bool)
+        narrow[2 * narrow.sum(axis=1) <= n] = False
+        if narrow.all():  # the common case at thousands of trials: one width, fewer passes
+            log_z = log_unit_mass(mu, floor) if floor_log_z is None else floor_log_z
+            c = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z + self.a * (mu * mu)
+            self._set_shift(c)
+            self.narrow_mu = mu
+            self.narrow = np.empty((d, n, 2))
+            self.narrow[..., 0] = mu * (-2.0 * self.a)
+            self.narrow[..., 1] = finite_log(c - self.shift)
+            self.wide = np.zeros((d, 0, 3))
+            return
+        # c: log w - log(sigma sqrt(2 pi) Z) - mu^2 / 2 sigma^2, Z the kernel's mass on [0, 1]
+        log_sig = np.full((d, n), math.log(floor))
+        log_sig[~at_floor] = np.log(sig[~at_floor])
+        if floor_log_z is None:
+            log_z = log_unit_mass(mu, sig)
         else:
-            lo = int(np.searchsorted(mu, _EDGE * floor, side="left"))
-            hi = max(int(np.searchsorted(mu, 1.0 - _EDGE * floor, side="right")), lo)
-            c[:lo] -= log_unit_mass(mu[:lo], floor)
-            c[hi:] -= log_unit_mass(mu[hi:], floor)
-        return mu * inv2, c
+            log_z = np.where(at_floor, floor_log_z, 0.0)
+            log_z[~at_floor] = log_unit_mass(mu[~at_floor], sig[~at_floor])
+        inv2 = 1.0 / (sig * sig)
+        c = log_w - log_sig - log_z - _LOG_SQRT_2PI - 0.5 * (mu * mu) * inv2
+        self._set_shift(c)
+        c = finite_log(c - self.shift)
+        b = mu * inv2
+        take, skip = _Packer(narrow), _Packer(~narrow)
+        self.narrow_mu = take(mu, _PAD)
+        self.narrow = np.stack([take(b, 0.0), take(c, _NEVER)], axis=-1)
+        self.wide = np.stack([skip(-0.5 * inv2, 0.0), skip(b, 0.0), skip(c, _NEVER)], axis=-1)
+
+    def _set_shift(self, c: np.ndarray) -> None:
+        """Per row, the largest kernel constant (or the prior's): every exponent less it is
+        at most 0, so exp cannot overflow, with no max per point."""
+        tops = np.where(np.isfinite(c), c, -np.inf).max(axis=1, initial=-np.inf)
+        self.shift = np.maximum(tops, self.log_prior)[:, None]  # (d, 1)
+        self.shift[~np.isfinite(self.shift)] = 0.0
+
+    def kernel_widths(self) -> np.ndarray:
+        """Per row, the median width of the observations' kernels (the prior's, 1, if there
+        are none), as ``Parzen.kernel_widths``."""
+        return np.median(self.sigma, axis=1) if self.n else np.ones(len(self.axes))
+
+    def sample(self, rngs: list[np.random.Generator], size: int) -> np.ndarray:
+        """(size, rows) internal values, row d drawn with ``rngs[d]`` from its mixture exactly
+        as ``Parzen.sample`` draws from the same mixture (the same numbers from the same
+        stream): a kernel by its weight in the kernels' own order, then a point in it. Needs
+        each row of ``order`` to be a permutation of the n weights."""
+        rows = len(self.axes)
+        assert len(self.weights) == self.n
+        w = np.ones(1) if self.n == 0 else np.append(self.weights, self.prior_weight)
+        probs = w / w.sum()  # as Parzen.weights, to the last bit
+        ks = np.array([rng.choice(len(probs), size=size, p=probs) for rng in rngs])
+        u = np.array([rng.random((1, size))[0] for rng in rngs])
+        mu, sig = np.full((rows, size), 0.5), np.ones((rows, size))
+        if self.n:
+            at = np.argsort(self.order, axis=1)  # a kernel's place in its row's sorted order
+            obs = ks < self.n
+            r = np.nonzero(obs)[0]
+            pos = at[r, ks[obs]]
+            mu[obs], sig[obs] = self.mu[r, pos], self.sigma[r, pos]
+        lo, hi = special.ndtr(-mu / sig), special.ndtr((1.0 - mu) / sig)
+        t = mu + sig * special.ndtri(lo + u * (hi - lo))
+        return np.stack([axis.from_unit(t[d]) for d, axis in enumerate(self.axes)], axis=1)
 
     @staticmethod
     def _reach(floor: float, total: float, prior_weight: float) -> float:
@@ -150,67 +194,98 @@ class SortedParzen:
         return k * floor
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """log density (log mass for a discrete axis) at each row of ``x`` (m, 1)."""
-        if self._fallback is not None:
-            return self._fallback.log_pdf(x)
-        xi = x[:, 0]
-        if self.axis.kind == DISC:
-            left, right = self.axis.cell(xi)
-            t, log_width = 0.5 * (left + right), np.log(right - left)
-        else:
-            t, log_width = self.axis.to_unit(xi), 0.0
-        mass = self._sum(self.wide, t) + np.exp(self.log_prior - self.shift - 0.5 * (t - 0.5) ** 2)
-        if len(self.narrow):
-            mass += self._windowed(t)
-        out = np.empty(len(t))
+        """log density (log mass on a discrete axis) of row d's mixture at ``x[:, d]``:
+        (m, rows) in, (m, rows) out."""
+        t = np.empty(x.T.shape)
+        log_width = np.zeros(t.shape)
+        for d, axis in enumerate(self.axes):
+            if axis.kind == DISC:
+                left, right = axis.cell(x[:, d])
+                t[d], log_width[d] = 0.5 * (left + right), np.log(right - left)
+            else:
+                t[d] = axis.to_unit(x[:, d])
+        mass = self._wide_sum(t) + np.exp(self.log_prior - self.shift - 0.5 * (t - 0.5) ** 2)
+        if self.narrow.shape[1]:
+            mass += self._narrow_sum(t)
+        out = np.empty(t.shape)
         ok = mass > 1e-280  # else every term is tiny (no prior): summed again after its max
         with np.errstate(divide="ignore"):
-            out[ok] = np.log(mass[ok]) + self.shift
-            if not ok.all():
-                out[~ok] = self._exact(t[~ok]) + self.shift
-        return out + log_width
+            out[ok] = np.log(mass[ok])
+            for d, j in zip(*np.nonzero(~ok), strict=True):
+                out[d, j] = self._exact(d, float(t[d, j]))
+        return (out + self.shift + log_width).T
 
-    def _exact(self, t: np.ndarray) -> np.ndarray:
-        e = np.concatenate([
-            self.wide @ np.stack([t * t, t, np.ones_like(t)]),
-            self.narrow @ np.stack([t, np.ones_like(t)]) + self.a * t * t,
-            (self.log_prior - self.shift - 0.5 * (t - 0.5) ** 2)[None, :],
-        ])  # (k + 1, m)
-        top = e.max(axis=0)
-        top[~np.isfinite(top)] = 0.0
-        with np.errstate(divide="ignore"):
-            return np.log(np.exp(e - top).sum(axis=0)) + top
-
-    @staticmethod
-    def _sum(coef: np.ndarray, t: np.ndarray) -> np.ndarray:
-        if not len(coef):
-            return np.zeros(len(t))
-        e = coef @ np.stack([t * t, t, np.ones_like(t)])  # (k, m)
+    def _wide_sum(self, t: np.ndarray) -> np.ndarray:
+        if not self.wide.shape[1]:
+            return np.zeros(t.shape)
+        basis = np.stack([t * t, t, np.ones_like(t)], axis=1)  # (d, 3, m)
+        e = np.matmul(self.wide, basis)  # (d, k, m)
         np.maximum(e, -700.0, out=e)  # exp is slow below its underflow
-        return np.ones(len(coef)) @ np.exp(e, out=e)
+        return np.matmul(np.ones(e.shape[1]), np.exp(e, out=e))
 
-    def _windowed(self, t: np.ndarray) -> np.ndarray:
-        """The narrow kernels' sum at each t, over the kernels within ``reach`` of it: one
-        window of equal length per point, so that all are gathered and summed at once."""
-        mu, k = self.narrow_mu, len(self.narrow_mu)
-        lo = np.searchsorted(mu, t - self.reach, side="left")
-        hi = np.searchsorted(mu, t + self.reach, side="right")
+    def _narrow_sum(self, t: np.ndarray) -> np.ndarray:
+        """The narrow kernels' sum at each t, over those within ``reach`` of it: one window
+        of equal length per point, so that all are gathered and summed at once. The rows'
+        positions are searched as one sorted array, row d shifted by 2 d."""
+        rows, k = self.narrow_mu.shape
+        offsets = 2.0 * np.arange(rows)[:, None]
+        flat = (self.narrow_mu + offsets).ravel()
+        base = k * np.arange(rows)[:, None]
+        lo = np.searchsorted(flat, (t - self.reach + offsets).ravel(), side="left").reshape(t.shape) - base
+        hi = np.searchsorted(flat, (t + self.reach + offsets).ravel(), side="right").reshape(t.shape) - base
         length = int((hi - lo).max())
         if length == 0:
-            return np.zeros(len(t))
-        basis = np.stack([t, np.ones_like(t)], axis=1)  # (m, 2)
+            return np.zeros(t.shape)
         if 2 * length > k:  # windows as long as half the kernels: sum them all
-            e = basis @ self.narrow.T  # (m, k): b_k t + c_k
+            start, length = np.zeros(t.shape, dtype=np.int64), k
         else:
             start = np.minimum(lo, k - length)
-            windows = sliding_window_view(self.narrow, length, axis=0)[start]  # (m, 2, length)
-            e = np.matmul(basis[:, None, :], windows)[:, 0, :]  # (m, length)
-        e += (self.a * t * t)[:, None]
-        np.maximum(e, -700.0, out=e)
-        return np.exp(e, out=e) @ np.ones(e.shape[1])
+        # (rows, m, length) at a time would leave the cache: a few rows at a time
+        flat = self.narrow.reshape(rows * k, 2)
+        windows = sliding_window_view(flat, length, axis=0)
+        step = max(1, _CHUNK // (t.shape[1] * length))
+        out = np.empty(t.shape)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            tt = t[r0:r1]
+            win = windows[(start[r0:r1] + base[r0:r1]).ravel()]  # (rows' * m, 2, length)
+            basis = np.stack([tt.ravel(), np.ones(tt.size)], axis=-1)[:, None, :]
+            e = np.matmul(basis, win)[:, 0, :]  # (rows' * m, length): b_k t + c_k
+            e += (self.a * tt * tt).reshape(-1, 1)
+            if length == k:  # far kernels too: exp is slow below its underflow
+                np.maximum(e, -700.0, out=e)
+            out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
+        return out
+
+    def _exact(self, d: int, t: float) -> float:
+        """Row d's log density at t less its shift, from every term after their max."""
+        e = np.concatenate([
+            self.wide[d] @ np.array([t * t, t, 1.0]),
+            self.narrow[d] @ np.array([t, 1.0]) + self.a * t * t,
+            [self.log_prior - float(self.shift[d, 0]) - 0.5 * (t - 0.5) ** 2],
+        ])
+        top = float(e.max())
+        if not math.isfinite(top):
+            return -math.inf
+        return math.log(float(np.exp(e - top).sum())) + top
 
 
-def _widest_cell(axis: Axis) -> float:
-    """The widest cell of a discrete axis on [0, 1] (the lowest one, on a log scale)."""
-    left, right = axis.cell(np.array([axis.low]))
-    return float(right[0] - left[0])
+class _Packer:
+    """Per row, the entries where ``keep``, in order, padded to the longest row."""
+
+    def __init__(self, keep: np.ndarray) -> None:
+        counts = keep.sum(axis=1)
+        self.width = int(counts.max(initial=0))
+        self.all = bool(keep.all())
+        if not self.all and self.width:
+            self.rows, self.cols = np.nonzero(keep)
+            self.slot = np.cumsum(keep, axis=1)[self.rows, self.cols] - 1
+
+    def __call__(self, values: np.ndarray, pad: float) -> np.ndarray:
+        """(rows, n) -> (rows, width)."""
+        if self.all:
+            return values
+        out = np.full((values.shape[0], self.width), pad)
+        if self.width:
+            out[self.rows, self.slot] = values[self.rows, self.cols]
+        return out

@@ -17,6 +17,7 @@ names)``, so a study asks the same points whatever process runs the sampler.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.parzen import CAT, Axis, Parzen, floor_width, log_unit_mass
-from tunefleet.samplers.parzen_sorted import SortedParzen
+from tunefleet.samplers.parzen_sorted import SortedParzen, handles
 from tunefleet.samplers.tpe_history import TrialFacts, split, usable
 
 WEIGHTS = ("default", "uniform")
@@ -39,6 +40,18 @@ def default_weights(n: int) -> np.ndarray:
     if n < 25:
         return np.ones(n)
     return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One block of an ask: its axes, the trials' columns, the running rows, its stream."""
+
+    block: dict[str, Distribution]
+    axes: list[Axis]
+    cols: list[np.ndarray]
+    run_obs: np.ndarray
+    run_numbers: np.ndarray
+    rng: np.random.Generator
 
 
 def _single_value(dist: Distribution) -> ParamValue:
@@ -143,9 +156,7 @@ class TPESampler(Sampler):
     ) -> dict[str, ParamValue]:
         facts = self._facts_of(view)
         out: dict[str, ParamValue] = {k: _single_value(d) for k, d in space.items() if d.single()}
-        todo = varying(space)
-        for block in self._blocks(facts, todo):
-            out.update(self._sample_block(view, facts, trial, block))
+        out.update(self._sample_blocks(view, facts, trial, self._blocks(facts, varying(space))))
         return out
 
     def sample_independent(
@@ -153,7 +164,7 @@ class TPESampler(Sampler):
     ) -> ParamValue:
         if dist.single():
             return _single_value(dist)
-        return self._sample_block(view, self._facts_of(view), trial, {name: dist})[name]
+        return self._sample_blocks(view, self._facts_of(view), trial, [{name: dist}])[name]
 
     # ---- helpers -----------------------------------------------------------------------
     def _facts_of(self, view: StudyView) -> TrialFacts:
@@ -189,50 +200,113 @@ class TPESampler(Sampler):
     def _weights(self, n: int) -> np.ndarray:
         return default_weights(n) if self.weights == "default" else np.ones(n)
 
-    def _sample_block(
-        self, view: StudyView, facts: TrialFacts, trial: TrialRecord, block: dict[str, Distribution]
+    def _sample_blocks(
+        self, view: StudyView, facts: TrialFacts, trial: TrialRecord,
+        blocks: list[dict[str, Distribution]],
     ) -> dict[str, ParamValue]:
-        names = list(block)
+        """One point per block, each block sampled on its own from one good/bad split.
+
+        Blocks of one numeric param that every good and bad trial used, with the same
+        running trials, are sampled together as the rows of ``SortedParzen`` estimators
+        (with ``multivariate=False`` that is usually every param, in a few numpy calls);
+        the other blocks one by one with ``Parzen``. Both give the same points."""
         # Under Hyperband, learn from the trials of this trial's bracket only (as Optuna).
         cohort = view.cohort_of(trial.number)
         keep = None if cohort is None else facts.cohort_mask(cohort)
         n_used = facts.n_used if keep is None else facts.n_used_in(keep)
         if n_used < self.n_startup_trials:
-            return {
-                k: random_value(self._seed, trial.number, k, d)
-                for k, d in block.items()
-            }
+            return {k: random_value(self._seed, trial.number, k, d)
+                    for block in blocks for k, d in block.items()}
+        good, bad = self._split(facts, self._n_below(n_used, len(view.directions)), cohort, keep)
+        parts = [self._part(view, facts, trial, block, cohort) for block in blocks]
+        rows: dict[tuple[int, ...], list[_Part]] = {}
+        out: dict[str, ParamValue] = {}
+        for part in parts:
+            if self._is_row(part, good, bad):
+                rows.setdefault(tuple(part.run_numbers), []).append(part)
+            else:
+                out.update(self._sample_joint(facts, trial, part, good, bad))
+        for members in rows.values():
+            out.update(self._sample_rows(facts, trial, members, good, bad))
+        return {k: out[k] for block in blocks for k in block}
+
+    def _part(
+        self, view: StudyView, facts: TrialFacts, trial: TrialRecord,
+        block: dict[str, Distribution], cohort: int | None,
+    ) -> _Part:
+        names = list(block)
         axes = [Axis.of(block[k]) for k in names]
         # the trials' values on the axes' [0, 1] scales (choice indices on categorical ones)
         cols = [facts.values_of(k, block[k]) if a.kind == CAT else facts.unit_of(k, block[k])
                 for k, a in zip(names, axes, strict=True)]
-        good, bad = self._split(facts, self._n_below(n_used, len(view.directions)), cohort, keep)
-        good_obs, _ = self._observations(cols, good)
         run_obs, run_numbers = self._running(view, trial, block, axes, cohort)
         if not self.constant_liar:
             run_obs, run_numbers = run_obs[:0], run_numbers[:0]
-        good_w = self._weights(len(good_obs)) if len(view.directions) == 1 else np.ones(len(good_obs))
-        options: dict[str, Any] = {
-            "prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints,
-        }
-        below = Parzen(axes, good_obs, good_w, **options)
-        above: Parzen | SortedParzen
-        if len(axes) == 1 and axes[0].kind != CAT:
-            mu, w, log_z = self._bad_sorted(facts, names[0], block[names[0]], bad, run_obs[:, 0],
-                                            run_numbers)
-            above = SortedParzen(axes[0], mu, w, floor_log_z=log_z, **options)
-        else:
-            bad_obs, bad_w, orders, log_z = self._bad_rows(facts, block, axes, cols, bad, run_obs,
-                                                           run_numbers)
-            above = Parzen(axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
         rng = stream(self._seed, trial.number, "tpe\x1f" + "\x1f".join(names))
-        candidates = below.sample(rng, self.n_ei_candidates)
+        return _Part(block, axes, cols, run_obs, run_numbers, rng)
+
+    @staticmethod
+    def _is_row(part: _Part, good: np.ndarray, bad: np.ndarray) -> bool:
+        """Whether a block can be a row of ``_sample_rows``."""
+        if len(part.axes) != 1 or not handles(part.axes[0], len(good)):
+            return False
+        if not handles(part.axes[0], len(bad) + len(part.run_obs)):
+            return False
+        col = part.cols[0]
+        return not (np.isnan(col[good]).any() or np.isnan(col[bad]).any())
+
+    def _good_weights(self, n: int, n_objectives: int) -> np.ndarray:
+        return self._weights(n) if n_objectives == 1 else np.ones(n)
+
+    def _sample_joint(
+        self, facts: TrialFacts, trial: TrialRecord, part: _Part, good: np.ndarray, bad: np.ndarray,
+    ) -> dict[str, ParamValue]:
+        """A block sampled jointly: l(x) and g(x) are ``Parzen`` mixtures of product kernels."""
+        options = self._options()
+        good_obs, _ = self._observations(part.cols, good)
+        below = Parzen(part.axes, good_obs, self._good_weights(len(good_obs), len(facts.signs)),
+                       **options)
+        candidates = below.sample(part.rng, self.n_ei_candidates)
+        bad_obs, bad_w, orders, log_z = self._bad_rows(facts, part.block, part.axes, part.cols, bad,
+                                                       part.run_obs, part.run_numbers)
+        above = Parzen(part.axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
         log_g = above.log_pdf(candidates)
-        if len(run_obs):
-            log_g = self._lie(below, len(good_obs), run_obs, axes, candidates, log_g)
-        score = below.log_pdf(candidates) - log_g
-        best = candidates[int(np.argmax(score))]
-        return {k: block[k].to_external(float(best[i])) for i, k in enumerate(names)}
+        if len(part.run_obs):
+            log_g = self._lie(below.kernel_widths(), len(good_obs), part.run_obs, part.axes,
+                              candidates, log_g)
+        best = candidates[int(np.argmax(below.log_pdf(candidates) - log_g))]
+        return {k: d.to_external(float(best[i])) for i, (k, d) in enumerate(part.block.items())}
+
+    def _sample_rows(
+        self, facts: TrialFacts, trial: TrialRecord, parts: list[_Part], good: np.ndarray,
+        bad: np.ndarray,
+    ) -> dict[str, ParamValue]:
+        """Blocks of one numeric param each, every good and bad trial holding it and the same
+        trials running: l(x) and g(x) of all of them as the rows of two ``SortedParzen``."""
+        options = self._options()
+        axes = [p.axes[0] for p in parts]
+        pos = np.array([p.cols[0][good] for p in parts]).reshape(len(parts), len(good))
+        by_pos = np.argsort(pos, axis=1, kind="stable")
+        below = SortedParzen(axes, np.take_along_axis(pos, by_pos, axis=1), by_pos,
+                             self._good_weights(len(good), len(facts.signs)), **options)
+        candidates = below.sample([p.rng for p in parts], self.n_ei_candidates)  # (m, rows)
+        weights, in_g = self._g_weights(facts, bad, parts[0].run_numbers)
+        sorted_rows = [self._g_sorted(facts, *next(iter(p.block.items())), in_g, p.run_obs[:, 0])
+                       for p in parts]
+        mu, order, log_z = (np.array([r[j] for r in sorted_rows]) for j in range(3))
+        above = SortedParzen(axes, mu, order, weights, floor_log_z=log_z, **options)
+        log_g = above.log_pdf(candidates)
+        if len(parts[0].run_obs):
+            widths = below.kernel_widths()
+            for d, p in enumerate(parts):
+                log_g[:, d] = self._lie(widths[d : d + 1], len(good), p.run_obs, p.axes,
+                                        candidates[:, d : d + 1], log_g[:, d])
+        best = np.argmax(below.log_pdf(candidates) - log_g, axis=0)
+        return {k: d.to_external(float(candidates[best[j], j]))
+                for j, p in enumerate(parts) for k, d in p.block.items()}
+
+    def _options(self) -> dict[str, Any]:
+        return {"prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints}
 
     def _bad_rows(
         self, facts: TrialFacts, block: dict[str, Distribution], axes: list[Axis],
@@ -259,38 +333,45 @@ class TPESampler(Sampler):
         bad_w = self._weights(len(bad_obs))[ranks]
         return bad_obs, bad_w, self._orders(facts, block, axes, bad_kept, bad_obs, n_fin), log_z
 
-    def _bad_sorted(
-        self, facts: TrialFacts, name: str, dist: Distribution, bad: np.ndarray,
-        run_pos: np.ndarray, run_numbers: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """g's kernels on one numeric axis, sorted by position: (positions on [0, 1], weights,
-        masses at the floor width), the same kernels as ``_bad_rows`` in ``_orders``' order,
-        from the facts' sorted column without a row table."""
-        col = facts.values_of(name, dist)
-        kept = bad[~np.isnan(col[bad])]
+    def _g_weights(
+        self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """g's kernel weights as ``_bad_rows`` gives them, for the finished trials ``kept``
+        (in trial-number order) and the running ones: (weights by finished index, 0 for
+        trials outside g, then the running trials'; which finished trials are in g)."""
         n_fin, n_run = len(kept), len(run_numbers)
         w = self._weights(n_fin + n_run)
-        w_fin = w[:n_fin] if not n_run else w[np.arange(n_fin) + np.searchsorted(
-            np.sort(run_numbers), facts.view.numbers()[kept])]
-        weight_of = np.zeros(facts.n)
-        weight_of[kept] = w_fin
-        in_bad = np.zeros(facts.n, dtype=bool)
-        in_bad[kept] = True
-        order = facts.sorted_of(name, dist)
-        order = order[in_bad[order]]
-        floor = floor_width(n_fin + n_run)
-        mu, w_sorted = facts.unit_of(name, dist)[order], weight_of[order]
-        log_z = facts.floor_log_mass(name, dist, floor)[order]
+        weights = np.zeros(facts.n + n_run)
         if n_run:
-            numbers = facts.view.numbers()[kept]
-            run_w = w[np.searchsorted(numbers, run_numbers)
-                      + np.searchsorted(np.sort(run_numbers), run_numbers)]
+            numbers, run_sorted = facts.view.numbers()[kept], np.sort(run_numbers)
+            weights[kept] = w[np.arange(n_fin) + np.searchsorted(run_sorted, numbers)]
+            weights[facts.n:] = w[np.searchsorted(numbers, run_numbers)
+                                  + np.searchsorted(run_sorted, run_numbers)]
+        else:
+            weights[kept] = w
+        in_g = np.zeros(facts.n, dtype=bool)
+        in_g[kept] = True
+        return weights, in_g
+
+    @staticmethod
+    def _g_sorted(
+        facts: TrialFacts, name: str, dist: Distribution, in_g: np.ndarray, run_pos: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """g's kernels on the axis of one numeric param, sorted by position: (positions,
+        their indices into ``_g_weights``' weights, their masses at the floor width); the
+        kernels of ``_bad_rows`` in ``_orders``' order, from the facts' sorted column."""
+        order = facts.sorted_of(name, dist)
+        order = order[in_g[order]]
+        floor = floor_width(len(order) + len(run_pos))
+        mu = facts.unit_of(name, dist)[order]
+        log_z = facts.floor_log_mass(name, dist, floor)[order]
+        if len(run_pos):
             by_pos = np.argsort(run_pos, kind="stable")
             pos = run_pos[by_pos]
             at = np.searchsorted(mu, pos, side="right")
-            mu, w_sorted = np.insert(mu, at, pos), np.insert(w_sorted, at, run_w[by_pos])
+            mu, order = np.insert(mu, at, pos), np.insert(order, at, facts.n + by_pos)
             log_z = np.insert(log_z, at, log_unit_mass(pos, floor))
-        return mu, w_sorted, log_z
+        return mu, order, log_z
 
     def _split(
         self, facts: TrialFacts, n_below: int, cohort: int | None, keep: np.ndarray | None
@@ -310,7 +391,7 @@ class TPESampler(Sampler):
         keep = ~np.isnan(raw).any(axis=1)
         return raw[keep], idx[keep]
 
-    def _lie(self, below: Parzen, n_good: int, run_obs: np.ndarray, axes: list[Axis],
+    def _lie(self, widths: np.ndarray, n_good: int, run_obs: np.ndarray, axes: list[Axis],
              candidates: np.ndarray, log_g: np.ndarray) -> np.ndarray:
         """log g(x) with the RUNNING trials weighing as much as the good trials do in l(x).
 
@@ -320,11 +401,12 @@ class TPESampler(Sampler):
         width; on a categorical axis, their very choice) that hold the share of g that they
         would hold of l: a candidate next to a RUNNING trial then scores about as a point as
         likely bad as good, and one further off keeps its score. Wider kernels spread
-        batches further but cost Hartmann6 and Rosenbrock-10 dearly (benchmarks/README.md)."""
+        batches further but cost Hartmann6 and Rosenbrock-10 dearly (benchmarks/README.md).
+        ``widths``: l's median kernel width per numeric axis."""
         share = len(run_obs) / (len(run_obs) + max(n_good, 1))
         pending = Parzen(axes, run_obs, np.ones(len(run_obs)), prior_weight=0.0,
                          consider_endpoints=self.consider_endpoints,
-                         sigmas=_LIE_WIDTH * below.kernel_widths())
+                         sigmas=_LIE_WIDTH * widths)
         return np.logaddexp(math.log1p(-share) + log_g, math.log(share) + pending.log_pdf(candidates))
 
     @staticmethod

@@ -50,6 +50,32 @@ def usable(record: TrialRecord, name: str, dist: Distribution) -> float:
     return x if dist.low <= x <= dist.high else math.nan
 
 
+class _Column:
+    """A float column that grows at its end without copying what it holds each time (its
+    buffer doubles when full)."""
+
+    def __init__(self) -> None:
+        self._buf = np.empty(64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self._n + len(values)
+        if end > len(self._buf):
+            buf = np.empty(max(end, 2 * len(self._buf)))
+            buf[: self._n] = self._buf[: self._n]
+            self._buf = buf
+        self._buf[self._n : end] = values
+        self._n = end
+
+    @property
+    def values(self) -> np.ndarray:
+        """What it holds: a view, whose values never change (``extend`` only adds)."""
+        return self._buf[: self._n]
+
+
 class TrialFacts:
     """Per finished trial (in the view's finishing order): class, loss, violation, pruned
     step; plus the intersection space and the groups of params seen together."""
@@ -64,11 +90,11 @@ class TrialFacts:
         self.n_used = 0  # COMPLETE and PRUNED trials: what n_startup_trials and gamma count
         self.intersection: dict[str, Distribution] | None = None
         self.groups: list[dict[str, Distribution]] = []
-        self._columns: dict[tuple[str, Distribution], np.ndarray] = {}
+        self._columns: dict[tuple[str, Distribution], _Column] = {}
         self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
         self._sorted_upto: dict[tuple[str, Distribution], int] = {}
-        self._units: dict[tuple[str, Distribution], np.ndarray] = {}
-        self._floor_mass: dict[tuple[str, Distribution], tuple[float, np.ndarray]] = {}
+        self._units: dict[tuple[str, Distribution], _Column] = {}
+        self._floor_mass: dict[tuple[str, Distribution], tuple[float, _Column]] = {}
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)
         self._cohorts: np.ndarray = np.zeros(0, dtype=np.int64)  # -1: not known yet
 
@@ -133,8 +159,7 @@ class TrialFacts:
     def values_of(self, name: str, dist: Distribution) -> np.ndarray:
         """Internal values of ``name`` as a value of ``dist`` per finished trial; NaN where a
         trial did not use it or drew it from a distribution that does not fit."""
-        key = (name, dist)
-        col = self._columns.get(key, np.zeros(0))
+        col = self._columns.setdefault((name, dist), _Column())
         have = len(col)
         if have < self.n:
             raw = self.view.param(name)[have : self.n]
@@ -145,17 +170,16 @@ class TrialFacts:
                 record = self.view.trials[int(numbers[have + j])]
                 if not (same and record.distributions.get(name) == dist):
                     ext[j] = usable(record, name, dist)
-            col = self._columns[key] = np.concatenate([col, ext])
-        return col
+            col.extend(ext)
+        return col.values
 
     def unit_of(self, name: str, dist: Distribution) -> np.ndarray:
         """``values_of`` on the [0, 1] axis TPE models ``dist`` on (``parzen.Axis``)."""
-        col = self.values_of(name, dist)
-        key = (name, dist)
-        unit = self._units.get(key, np.zeros(0))
-        if len(unit) < len(col):
-            unit = self._units[key] = np.concatenate([unit, Axis.of(dist).to_unit(col[len(unit):])])
-        return unit
+        values = self.values_of(name, dist)
+        unit = self._units.setdefault((name, dist), _Column())
+        if len(unit) < len(values):
+            unit.extend(Axis.of(dist).to_unit(values[len(unit):]))
+        return unit.values
 
     def floor_log_mass(self, name: str, dist: Distribution, floor: float) -> np.ndarray:
         """Per finished trial, the log of the mass on [0, 1] of a kernel ``floor`` wide at its
@@ -164,13 +188,13 @@ class TrialFacts:
         column for another floor (which changes while n < 98) replaces it."""
         unit = self.unit_of(name, dist)
         key = (name, dist)
-        kept_floor, col = self._floor_mass.get(key, (floor, np.zeros(0)))
+        kept_floor, col = self._floor_mass.get(key, (floor, _Column()))
         if kept_floor != floor:
-            col = np.zeros(0)
+            col = _Column()
+        self._floor_mass[key] = (floor, col)
         if len(col) < len(unit):
-            col = np.concatenate([col, log_unit_mass(unit[len(col):], floor)])
-            self._floor_mass[key] = (floor, col)
-        return col
+            col.extend(log_unit_mass(unit[len(col):], floor))
+        return col.values
 
     def sorted_of(self, name: str, dist: Distribution) -> np.ndarray:
         """The finished indices with a usable value of ``name`` (see ``values_of``), sorted by

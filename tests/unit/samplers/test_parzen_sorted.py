@@ -8,15 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunefleet.core.distributions import FloatDistribution, IntDistribution
+from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from tunefleet.samplers.parzen import Axis, Parzen, bandwidths, floor_width, log_unit_mass
-from tunefleet.samplers.parzen_sorted import SortedParzen, sorted_bandwidths
+from tunefleet.samplers.parzen_sorted import SortedParzen, handles, sorted_bandwidths
 
 DISTS = {
     "float": FloatDistribution(-5.0, 10.0),
     "log": FloatDistribution(1e-4, 1.0, log=True),
     "int-wide": IntDistribution(0, 100000, step=5),  # cells far narrower than the kernels
-    "int": IntDistribution(1, 6),  # cells wider than the kernels: Parzen's exact masses
 }
 
 
@@ -26,7 +25,8 @@ def both(kind: str, mu: np.ndarray, w: np.ndarray, prior_weight: float,
     mu = np.sort(axis.to_unit(axis.from_unit(mu)))  # on the grid of a discrete axis
     opts = {"prior_weight": prior_weight, "consider_endpoints": False}
     return (axis, Parzen([axis], mu[:, None], w, **opts),
-            SortedParzen(axis, mu, w, window_from=window_from, **opts))
+            SortedParzen([axis], mu[None], np.arange(len(mu))[None], w, window_from=window_from,
+                         **opts))
 
 
 def points(axis: Axis, rng: np.random.Generator, m: int) -> np.ndarray:
@@ -44,30 +44,31 @@ def test_it_is_parzens_log_density(kind: str, n: int, seed: int, clustered: bool
     w = np.linspace(1.0 / max(n, 1), 1.0, n)
     axis, full, windowed = both(kind, mu, w, prior_weight, window_from)
     x = np.concatenate([points(axis, rng, 24), full.sample(rng, 24)])
-    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-9)
+    assert np.allclose(windowed.log_pdf(x)[:, 0], full.log_pdf(x), rtol=0, atol=1e-9)
     # with the kernels' masses at the floor width given, as TPE keeps them from ask to ask
     mu_grid = full.mu[0, :n]
-    cached = SortedParzen(axis, mu_grid, w, prior_weight=prior_weight, consider_endpoints=False,
-                          floor_log_z=log_unit_mass(mu_grid, floor_width(n)),
+    cached = SortedParzen([axis], mu_grid[None], np.arange(n)[None], w,
+                          prior_weight=prior_weight, consider_endpoints=False,
+                          floor_log_z=log_unit_mass(mu_grid, floor_width(n))[None],
                           window_from=window_from)
-    assert np.allclose(cached.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-9)
+    assert np.allclose(cached.log_pdf(x)[:, 0], full.log_pdf(x), rtol=0, atol=1e-9)
 
 
 def test_at_ten_thousand_kernels_it_windows_and_agrees() -> None:
     rng = np.random.default_rng(3)
     axis, full, windowed = both("float", rng.uniform(0, 1, 10_000), np.ones(10_000), 1.0)
-    assert 0.05 < windowed.reach < 0.15 and len(windowed.narrow) > 9_000
+    assert 0.05 < windowed.reach < 0.15 and windowed.narrow.shape[1] > 9_000
     x = np.concatenate([points(axis, rng, 24), [[-5.0], [10.0]]])  # the edges too
-    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-11)
+    assert np.allclose(windowed.log_pdf(x)[:, 0], full.log_pdf(x), rtol=0, atol=1e-11)
 
 
 def test_clustered_kernels_are_windowed_where_dense_and_summed_where_sparse() -> None:
     rng = np.random.default_rng(5)
     axis, full, windowed = both("log", rng.beta(2, 30, 3000), np.linspace(0.1, 1, 3000), 1.0,
                                 window_from=0)
-    assert 1500 < len(windowed.narrow) < 3000 and 0 < len(windowed.wide) < 1500
+    assert 1500 < windowed.narrow.shape[1] < 3000 and 0 < windowed.wide.shape[1] < 1500
     x = np.concatenate([points(axis, rng, 24), full.sample(rng, 24)])
-    assert np.allclose(windowed.log_pdf(x), full.log_pdf(x), rtol=0, atol=1e-11)
+    assert np.allclose(windowed.log_pdf(x)[:, 0], full.log_pdf(x), rtol=0, atol=1e-11)
 
 
 def test_a_point_far_from_every_kernel_without_a_prior() -> None:
@@ -76,12 +77,46 @@ def test_a_point_far_from_every_kernel_without_a_prior() -> None:
     axis = Axis.of(DISTS["float"])
     mu = np.full(3000, 0.001)
     full = Parzen([axis], mu[:, None], np.ones(3000), prior_weight=0.0, consider_endpoints=False)
-    sp = SortedParzen(axis, mu, np.ones(3000), prior_weight=0.0, consider_endpoints=False,
-                      window_from=0)
+    sp = SortedParzen([axis], mu[None], np.arange(3000)[None], np.ones(3000), prior_weight=0.0,
+                      consider_endpoints=False, window_from=0)
     x = np.array([[10.0], [-5.0]])
     assert sp.reach == np.inf
-    assert np.allclose(sp.log_pdf(x), full.log_pdf(x), rtol=1e-12)
-    assert sp.log_pdf(x)[0] < -1e3
+    assert np.allclose(sp.log_pdf(x)[:, 0], full.log_pdf(x), rtol=1e-12)
+    assert sp.log_pdf(x)[:, 0][0] < -1e3
+
+
+def test_it_handles_the_axes_whose_cells_are_narrower_than_every_kernel() -> None:
+    assert handles(Axis.of(DISTS["float"]), 3) and handles(Axis.of(DISTS["int-wide"]), 10_000)
+    few_cells = Axis.of(IntDistribution(1, 6))  # a value's exact mass matters: Parzen's job
+    assert not handles(few_cells, 10_000) and not handles(few_cells, 0)
+    assert not handles(Axis.of(CategoricalDistribution(("a", "b"))), 10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(0, 3000), seed=st.integers(0, 10**6), window_from=st.sampled_from([0, 2048]))
+def test_each_row_is_its_own_mixture_over_the_shared_weights(n: int, seed: int,
+                                                             window_from: int) -> None:
+    """Rows of different axes and positions, the same weights in each row's own order (as
+    TPE's params share their trials): row d is Parzen's mixture of row d."""
+    rng = np.random.default_rng(seed)
+    kinds = ["float", "log", "int-wide", "float"]
+    w = rng.uniform(0.1, 1.0, n)
+    axes, mus, orders, fulls = [], [], [], []
+    for d, kind in enumerate(kinds):
+        axis = Axis.of(DISTS[kind])
+        raw = rng.beta(2, 30, n) if d % 2 else rng.uniform(0, 1, n)
+        raw = axis.to_unit(axis.from_unit(raw))
+        order = np.argsort(raw, kind="stable")
+        axes.append(axis)
+        mus.append(raw[order])
+        orders.append(order)
+        fulls.append(Parzen([axis], raw[:, None], w, prior_weight=1.0, consider_endpoints=False))
+    rows = SortedParzen(axes, np.array(mus).reshape(4, n), np.array(orders).reshape(4, n), w,
+                        prior_weight=1.0, consider_endpoints=False, window_from=window_from)
+    x = np.stack([a.from_unit(rng.uniform(0, 1, 30)) for a in axes], axis=1)
+    got = rows.log_pdf(x)
+    for d in range(4):
+        assert np.allclose(got[:, d], fulls[d].log_pdf(x[:, [d]]), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 50])

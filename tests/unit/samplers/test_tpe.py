@@ -273,9 +273,9 @@ def test_under_hyperband_it_learns_from_the_asking_trials_bracket_only() -> None
 
 
 def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
-    """The sorted one-axis path (``_bad_sorted``) builds g from the same kernels, weights and
-    order as the rows of the general path, with NaNs (trials without the param), ties and
-    RUNNING trials."""
+    """The sorted one-axis path (``_g_weights``, ``_g_sorted``) builds g from the same
+    kernels, weights and order as the rows of the general path, with NaNs (trials without
+    the param), ties and RUNNING trials."""
     sampler = TPESampler(seed=0, multivariate=False)
     run = Run(sampler)
     rng = np.random.default_rng(0)
@@ -293,12 +293,45 @@ def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
     trial = TrialRecord(999, TrialState.RUNNING)
     run_obs, run_numbers = sampler._running(view, trial, {"x": dist}, axes, None)
     assert len(run_numbers) == 4
-    rows, weights, orders, log_z = sampler._bad_rows(facts, {"x": dist}, axes,
-                                                     [facts.unit_of("x", dist)], bad, run_obs,
+    col = facts.unit_of("x", dist)
+    rows, weights, orders, log_z = sampler._bad_rows(facts, {"x": dist}, axes, [col], bad, run_obs,
                                                      run_numbers)
-    mu, w, sorted_log_z = sampler._bad_sorted(facts, "x", dist, bad, run_obs[:, 0], run_numbers)
-    order = orders[0]
-    assert order is not None
-    assert np.array_equal(mu, rows[order, 0]) and np.array_equal(w, weights[order])
-    assert np.array_equal(sorted_log_z, log_z[0, order])
+    kept = bad[~np.isnan(col[bad])]
+    by_index, in_g = sampler._g_weights(facts, kept, run_numbers)
+    mu, order, sorted_log_z = sampler._g_sorted(facts, "x", dist, in_g, run_obs[:, 0])
+    general = orders[0]
+    assert general is not None
+    assert np.array_equal(mu, rows[general, 0]) and np.array_equal(by_index[order], weights[general])
+    assert np.array_equal(sorted_log_z, log_z[0, general])
     assert np.allclose(log_z[0], log_unit_mass(rows[:, 0], floor_width(len(rows))), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("liar", [True, False])
+def test_params_sampled_together_as_rows_get_the_points_they_get_one_by_one(liar: bool) -> None:
+    """``_sample_rows`` (SortedParzen rows) and ``_sample_joint`` (a Parzen per param) draw
+    the same candidates from the same streams and score them alike."""
+    sampler = TPESampler(seed=4, multivariate=False, constant_liar=liar)
+    run = Run(sampler)
+    space = {"a": FloatDistribution(-3.0, 3.0), "b": FloatDistribution(1e-3, 10.0, log=True),
+             "c": FloatDistribution(0.0, 1.0), "d": IntDistribution(0, 10**6)}
+    for _ in range(70):
+        t = run.ask()
+        values = [t.suggest(k, dist) for k, dist in space.items()]
+        run.tell(t, float(values[0] ** 2 + math.log(values[1]) ** 2 + values[2] + values[3] / 1e6))
+    for _ in range(3):  # running trials, for the liar
+        t = run.ask()
+        for k, dist in space.items():
+            t.suggest(k, dist)
+    view = run.study.view
+    facts = sampler._facts_of(view)
+    trial = TrialRecord(999, TrialState.RUNNING)
+    good, bad = sampler._split(facts, sampler._n_below(facts.n_used, 1), None, None)
+    parts = [sampler._part(view, facts, trial, {k: dist}, None) for k, dist in space.items()]
+    assert all(sampler._is_row(p, good, bad) for p in parts)
+    together = sampler._sample_rows(facts, trial, parts, good, bad)
+    alone: dict[str, Any] = {}
+    for k, dist in space.items():
+        alone.update(sampler._sample_joint(facts, trial, sampler._part(view, facts, trial, {k: dist},
+                                                                        None), good, bad))
+    assert together == alone
+    assert sampler.sample_relative(view, trial, space) == together
