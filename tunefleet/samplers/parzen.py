@@ -206,31 +206,34 @@ class Parzen:
         self.mu[:, n], self.sigma[:, n] = 0.5, 1.0
         # log of each kernel's mass on [0, 1]; 0 for kernels far from both edges. Kernels at
         # the floor width (most, at thousands of trials) can take theirs from ``floor_log_z``
-        # (per numeric axis and observation), which the caller keeps from ask to ask.
+        # (per numeric axis and observation), which the caller keeps from ask to ask; their
+        # log width is the floor's.
+        floor = floor_width(n)
+        at_floor = self.sigma <= floor
+        other = np.nonzero(~at_floor)
+        log_sigma = np.full((d, k), math.log(floor))
+        log_sigma[other] = np.log(self.sigma[other])
         if floor_log_z is None or n == 0:
             log_z = log_unit_mass(self.mu, self.sigma)
         else:
             log_z = np.empty((d, k))
-            at_floor = self.sigma[:, :n] <= floor_width(n)
-            log_z[:, :n] = np.where(at_floor, floor_log_z, 0.0)
-            rows, cols = np.nonzero(~at_floor)
-            if rows.size:
-                log_z[rows, cols] = log_unit_mass(self.mu[rows, cols], self.sigma[rows, cols])
-            log_z[:, n] = LOG_PRIOR_MASS
+            log_z[:, :n] = floor_log_z
+            log_z[other] = log_unit_mass(self.mu[other], self.sigma[other])
         # sum_j log N(t_j; mu_kj, sigma_kj) - log_z_kj + log w_k = [t^2, t, 1] @ coef
-        inv2 = 1.0 / self.sigma**2
-        const = self.log_weights - (
-            np.log(self.sigma) + log_z + 0.5 * self.mu * self.mu * inv2
-        ).sum(axis=0) - d * _LOG_SQRT_2PI
+        inv2 = 1.0 / (self.sigma * self.sigma)
+        mu_inv2 = self.mu * inv2
+        const = self.log_weights - (log_sigma + log_z + 0.5 * self.mu * mu_inv2).sum(axis=0) \
+            - d * _LOG_SQRT_2PI
         # Every exponent is at most its kernel's constant, so shifting them all by the largest
         # constant keeps exp from overflowing without a max per row (see ``log_pdf``).
         finite = const[np.isfinite(const)]
         self.shift = float(finite.max()) if finite.size else 0.0
-        # kept (k, 2d + 1): BLAS multiplies (k, 2d + 1) @ (2d + 1, m) several times faster
-        # than the (m, 2d + 1) @ (2d + 1, k) product for the few columns a block has
-        self.coef = np.ascontiguousarray(
-            np.concatenate([-0.5 * inv2, self.mu * inv2, finite_log(const - self.shift)[None, :]]).T
-        )
+        # (k, 2d + 1), as the transpose of a C array: BLAS multiplies it by (2d + 1, m)
+        # several times faster than (m, 2d + 1) by its transpose, for the few columns a block has
+        coef_t = np.empty((2 * d + 1, k))
+        coef_t[:d], coef_t[d : 2 * d] = -0.5 * inv2, mu_inv2
+        coef_t[2 * d] = finite_log(const - self.shift)
+        self.coef = coef_t.T
         self.cat_obs = [obs[:, i].astype(np.int64) for i in self.cat]
 
     def kernel_widths(self) -> np.ndarray:
