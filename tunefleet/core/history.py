@@ -34,6 +34,7 @@ class StudyView:
         self._values = np.full((_START, len(self.directions)), np.nan)
         self._params: dict[str, np.ndarray] = {}
         self._dists: dict[str, Distribution] = {}
+        self._since: dict[str, int] = {}
         self._intersection: dict[str, Distribution] | None = None
         self._by_step: dict[int, list[float]] = {}
         self.n_complete = 0
@@ -64,7 +65,13 @@ class StudyView:
         return col[: self._n]
 
     def distribution(self, name: str) -> Distribution | None:
+        """The distribution the latest finished trial that used ``name`` drew it from."""
         return self._dists.get(name)
+
+    def distribution_since(self, name: str) -> int:
+        """The finished index from which every trial that used ``name`` drew it from
+        ``distribution(name)`` (n_finished if no trial used it)."""
+        return self._since.get(name, self._n)
 
     def intersection_space(self) -> dict[str, Distribution]:
         """The params every COMPLETE trial used, with one distribution each."""
@@ -96,7 +103,9 @@ class StudyView:
             if col is None:
                 col = self._params[name] = np.full(self._cap, np.nan)
             col[i] = dist.to_internal(record.params[name])
-            self._dists[name] = dist
+            if self._dists.get(name) != dist:
+                self._dists[name] = dist
+                self._since[name] = i
         self._n += 1
         if record.state == TrialState.COMPLETE:
             self.n_complete += 1

@@ -164,11 +164,13 @@ class TrialFacts:
         if have < self.n:
             raw = self.view.param(name)[have : self.n]
             numbers = self.view.numbers()
-            same = self.view.distribution(name) == dist
+            # from ``since`` on, every trial that used the param drew it from ``dist``: its
+            # value is taken as it is; before, each record says where its value came from
+            since = self.view.distribution_since(name) if self.view.distribution(name) == dist else self.n
             ext = np.array(raw, dtype=float)
-            for j in np.flatnonzero(~np.isnan(raw)):
+            for j in np.flatnonzero(~np.isnan(raw[: max(since - have, 0)])):
                 record = self.view.trials[int(numbers[have + j])]
-                if not (same and record.distributions.get(name) == dist):
+                if record.distributions.get(name) != dist:
                     ext[j] = usable(record, name, dist)
             col.extend(ext)
         return col.values

@@ -511,6 +511,17 @@ def test_the_view_follows_finished_trials_past_its_first_capacity() -> None:
     assert view.intersection_space() == {"x": X}  # "c" was not used by every complete trial
     assert sorted(view.step_values(0)) == [float(i) for i in range(150) if i % 3]
     assert math.isnan(view.param("never")[0])
+    assert view.distribution_since("x") == 0 and view.distribution_since("never") == 150
+
+
+def test_the_view_knows_since_when_a_param_kept_its_distribution() -> None:
+    d = Driver()
+    wide = FloatDistribution(0.0, 10.0)
+    for i in range(6):
+        d.study.add_trial(state=S.COMPLETE, values=1.0, params={"x": 0.5},
+                          distributions={"x": X if i < 2 or i == 4 else wide}, **d.kw())
+    view = d.study.view
+    assert view.distribution("x") == wide and view.distribution_since("x") == 5
 
 
 # ---- reproducibility ---------------------------------------------------------------------------
