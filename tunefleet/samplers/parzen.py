@@ -209,7 +209,8 @@ class Parzen:
         # (per numeric axis and observation), which the caller keeps from ask to ask; their
         # log width is the floor's.
         floor = floor_width(n)
-        at_floor = self.sigma <= floor
+        # (given ``sigmas`` may be narrower than the floor: none of them is "at" it)
+        at_floor = self.sigma == floor if sigmas is None else np.zeros((d, k), dtype=bool)
         other = np.nonzero(~at_floor)
         log_sigma = np.full((d, k), math.log(floor))
         log_sigma[other] = np.log(self.sigma[other])
@@ -222,12 +223,13 @@ class Parzen:
         # sum_j log N(t_j; mu_kj, sigma_kj) - log_z_kj + log w_k = [t^2, t, 1] @ coef
         inv2 = 1.0 / (self.sigma * self.sigma)
         mu_inv2 = self.mu * inv2
-        const = self.log_weights - (log_sigma + log_z + 0.5 * self.mu * mu_inv2).sum(axis=0) \
-            - d * _LOG_SQRT_2PI
-        # Every exponent is at most its kernel's constant, so shifting them all by the largest
-        # constant keeps exp from overflowing without a max per row (see ``log_pdf``).
-        finite = const[np.isfinite(const)]
+        # a kernel's log density at its centre: every exponent is at most its kernel's, so
+        # shifting them all by the largest keeps exp from overflowing, with no max per point
+        # (see ``log_pdf``)
+        peak = self.log_weights - (log_sigma + log_z).sum(axis=0) - d * _LOG_SQRT_2PI
+        finite = peak[np.isfinite(peak)]
         self.shift = float(finite.max()) if finite.size else 0.0
+        const = peak - 0.5 * (self.mu * mu_inv2).sum(axis=0)
         # (k, 2d + 1), as the transpose of a C array: BLAS multiplies it by (2d + 1, m)
         # several times faster than (m, 2d + 1) by its transpose, for the few columns a block has
         coef_t = np.empty((2 * d + 1, k))

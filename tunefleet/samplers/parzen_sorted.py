@@ -118,15 +118,16 @@ class SortedParzen:
         narrow[2 * narrow.sum(axis=1) <= n] = False
         if narrow.all():  # the common case at thousands of trials: one width, fewer passes
             log_z = log_unit_mass(mu, floor) if floor_log_z is None else floor_log_z
-            c = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z + self.a * (mu * mu)
-            self._set_shift(c)
+            peak = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z
+            self._set_shift(peak)
+            c = peak + self.a * (mu * mu)
             self.narrow_mu = mu
             self.narrow = np.empty((d, n, 2))
             self.narrow[..., 0] = mu * (-2.0 * self.a)
             self.narrow[..., 1] = finite_log(c - self.shift)
             self.wide = np.zeros((d, 0, 3))
             return
-        # c: log w - log(sigma sqrt(2 pi) Z) - mu^2 / 2 sigma^2, Z the kernel's mass on [0, 1]
+        # peak: log w - log(sigma sqrt(2 pi) Z), Z the kernel's mass on [0, 1]; c less mu^2 / 2 sigma^2
         log_sig = np.full((d, n), math.log(floor))
         log_sig[~at_floor] = np.log(sig[~at_floor])
         if floor_log_z is None:
@@ -135,8 +136,9 @@ class SortedParzen:
             log_z = np.where(at_floor, floor_log_z, 0.0)
             log_z[~at_floor] = log_unit_mass(mu[~at_floor], sig[~at_floor])
         inv2 = 1.0 / (sig * sig)
-        c = log_w - log_sig - log_z - _LOG_SQRT_2PI - 0.5 * (mu * mu) * inv2
-        self._set_shift(c)
+        peak = log_w - log_sig - log_z - _LOG_SQRT_2PI
+        self._set_shift(peak)
+        c = peak - 0.5 * (mu * mu) * inv2
         c = finite_log(c - self.shift)
         b = mu * inv2
         take, skip = _Packer(narrow), _Packer(~narrow)
@@ -144,10 +146,10 @@ class SortedParzen:
         self.narrow = np.stack([take(b, 0.0), take(c, _NEVER)], axis=-1)
         self.wide = np.stack([skip(-0.5 * inv2, 0.0), skip(b, 0.0), skip(c, _NEVER)], axis=-1)
 
-    def _set_shift(self, c: np.ndarray) -> None:
-        """Per row, the largest kernel constant (or the prior's): every exponent less it is
-        at most 0, so exp cannot overflow, with no max per point."""
-        tops = np.where(np.isfinite(c), c, -np.inf).max(axis=1, initial=-np.inf)
+    def _set_shift(self, peak: np.ndarray) -> None:
+        """Per row, the largest log density of a kernel at its centre (or the prior's):
+        every exponent less it is at most 0, so exp cannot overflow, with no max per point."""
+        tops = np.where(np.isfinite(peak), peak, -np.inf).max(axis=1, initial=-np.inf)
         self.shift = np.maximum(tops, self.log_prior)[:, None]  # (d, 1)
         self.shift[~np.isfinite(self.shift)] = 0.0
 

@@ -89,7 +89,7 @@ def reference_log_pdf(axes: list[Axis], p: Parzen, x: np.ndarray) -> np.ndarray:
     """The mixture summed kernel by kernel with scipy's truncated normal."""
     out = np.zeros((len(x), len(p.weights)))
     for k in range(len(p.weights)):
-        logp = np.full(len(x), math.log(p.weights[k]))
+        logp = np.full(len(x), math.log(p.weights[k]) if p.weights[k] > 0 else -np.inf)
         for j, i in enumerate(p.num):
             mu, s = p.mu[j, k], p.sigma[j, k]
             dist = stats.truncnorm(-mu / s, (1 - mu) / s, loc=mu, scale=s)
@@ -141,6 +141,27 @@ def test_masses_at_the_floor_width_may_come_from_the_caller(kinds: list[str], n:
                     floor_log_z=log_z)
     x = p.sample(np.random.default_rng(seed + 1), 50)
     assert np.allclose(cached.log_pdf(x), p.log_pdf(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", [0.001, 0.02, 0.3])
+def test_given_widths_are_the_kernels_widths(width: float) -> None:
+    """As the constant liar builds its pending kernels: widths given, narrower or wider than
+    the clip of bandwidths, no prior."""
+    axes = [Axis.of(AXES["float"]), Axis.of(AXES["log"]), Axis.of(AXES["cat"])]
+    rng = np.random.default_rng(7)
+    obs = np.stack([rng.uniform(0, 1, 15), rng.uniform(0, 1, 15), rng.integers(0, 3, 15)], axis=1)
+    p = Parzen(axes, obs, np.ones(15), prior_weight=0.0, consider_endpoints=False,
+               sigmas=np.array([width, 2 * width]))
+    assert np.all(p.sigma[0, :15] == width) and np.all(p.sigma[1, :15] == 2 * width)
+    x = np.stack([a.from_unit(rng.uniform(0, 1, 40)) if a.kind != CAT else rng.integers(0, 3, 40)
+                  for a in axes], axis=1).astype(float)
+    x[:20] = p.sample(rng, 20)  # points near the kernels too
+    with np.errstate(divide="ignore"):
+        want = reference_log_pdf(axes, p, x)
+    got = p.log_pdf(x)
+    near = want > -600  # where the reference's own sum does not underflow
+    assert near.sum() >= 20
+    assert np.allclose(got[near], want[near], rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("kind", sorted(AXES))

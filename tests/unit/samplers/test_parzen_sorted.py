@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from tunefleet.samplers.parzen import Axis, Parzen, bandwidths, floor_width, log_unit_mass
@@ -124,3 +125,19 @@ def test_sorted_bandwidths_are_parzens(n: int) -> None:
     mu = np.sort(np.random.default_rng(n).uniform(0, 1, n))
     for ends in (False, True):
         assert np.array_equal(sorted_bandwidths(mu, ends), bandwidths(mu, ends))
+
+
+def test_without_a_prior_kernels_far_from_zero_do_not_overflow() -> None:
+    """The exponents are shifted by the largest kernel peak, not by a coefficient: with no
+    prior and every kernel far from 0, nothing to lean on below either."""
+    rng = np.random.default_rng(11)
+    axis = Axis.of(DISTS["float"])
+    mu = np.sort(rng.uniform(0.6, 1.0, 500))
+    sp = SortedParzen([axis], mu[None], np.arange(500)[None], np.ones(500), prior_weight=0.0,
+                      consider_endpoints=False, window_from=0)
+    x = axis.from_unit(rng.uniform(0.55, 1.0, 30))[:, None]
+    sig = bandwidths(mu, False)
+    t = axis.to_unit(x[:, 0])[:, None]
+    z = stats.norm.cdf((1 - mu) / sig) - stats.norm.cdf(-mu / sig)
+    want = np.log((stats.norm.pdf((t - mu) / sig) / (sig * z)).sum(axis=1) / 500)
+    assert np.allclose(sp.log_pdf(x)[:, 0], want, rtol=0, atol=1e-9)
