@@ -1,6 +1,6 @@
 """tunefleet's samplers beside Optuna's: what an ask costs, and how good the points are.
 
-    python benchmarks/samplers.py            # the full run (about 40 min on 2 busy cores)
+    python benchmarks/samplers.py            # the full run (about 26 min on 2 cores)
     python benchmarks/samplers.py --quick    # a few minutes: fewer seeds, trials and sizes
     python benchmarks/samplers.py --parts cost --jobs 1
 
