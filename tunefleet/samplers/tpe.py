@@ -1,10 +1,12 @@
 """TPESampler: the Tree-structured Parzen Estimator, with Optuna 5's defaults and behaviour.
 
 Per ask, the finished trials are split into good and bad (``tpe_history.split``), a
-Parzen estimator is fitted to each (``parzen.Parzen``), ``n_ei_candidates`` points
-are drawn from the good one, and the point with the largest log l(x) - log g(x) is
-taken. With ``constant_liar`` the trials still RUNNING count as bad, with the params
-they were handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
+Parzen estimator is fitted to each, ``n_ei_candidates`` points are drawn from the good
+one, and the point with the largest log l(x) - log g(x) is taken: per block of params
+sampled together (``parzen.Parzen``), or for all single numeric params of the ask at once,
+a row each (``parzen_sorted.SortedParzen``, which visits only the kernels near a point).
+With ``constant_liar`` the trials still RUNNING count as bad, with the params they were
+handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
 weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
 from each other's points even when thousands of finished trials dilute the bad ones.
 
@@ -225,9 +227,9 @@ class TPESampler(Sampler):
             if self._is_row(part, good, bad):
                 rows.setdefault(tuple(part.run_numbers), []).append(part)
             else:
-                out.update(self._sample_joint(facts, trial, part, good, bad))
+                out.update(self._sample_joint(facts, part, good, bad))
         for members in rows.values():
-            out.update(self._sample_rows(facts, trial, members, good, bad))
+            out.update(self._sample_rows(facts, members, good, bad))
         return {k: out[k] for block in blocks for k in block}
 
     def _part(
@@ -259,7 +261,7 @@ class TPESampler(Sampler):
         return self._weights(n) if n_objectives == 1 else np.ones(n)
 
     def _sample_joint(
-        self, facts: TrialFacts, trial: TrialRecord, part: _Part, good: np.ndarray, bad: np.ndarray,
+        self, facts: TrialFacts, part: _Part, good: np.ndarray, bad: np.ndarray,
     ) -> dict[str, ParamValue]:
         """A block sampled jointly: l(x) and g(x) are ``Parzen`` mixtures of product kernels."""
         options = self._options()
@@ -278,8 +280,7 @@ class TPESampler(Sampler):
         return {k: d.to_external(float(best[i])) for i, (k, d) in enumerate(part.block.items())}
 
     def _sample_rows(
-        self, facts: TrialFacts, trial: TrialRecord, parts: list[_Part], good: np.ndarray,
-        bad: np.ndarray,
+        self, facts: TrialFacts, parts: list[_Part], good: np.ndarray, bad: np.ndarray,
     ) -> dict[str, ParamValue]:
         """Blocks of one numeric param each, every good and bad trial holding it and the same
         trials running: l(x) and g(x) of all of them as the rows of two ``SortedParzen``."""

@@ -328,10 +328,10 @@ def test_params_sampled_together_as_rows_get_the_points_they_get_one_by_one(liar
     good, bad = sampler._split(facts, sampler._n_below(facts.n_used, 1), None, None)
     parts = [sampler._part(view, facts, trial, {k: dist}, None) for k, dist in space.items()]
     assert all(sampler._is_row(p, good, bad) for p in parts)
-    together = sampler._sample_rows(facts, trial, parts, good, bad)
+    together = sampler._sample_rows(facts, parts, good, bad)
     alone: dict[str, Any] = {}
     for k, dist in space.items():
-        alone.update(sampler._sample_joint(facts, trial, sampler._part(view, facts, trial, {k: dist},
+        alone.update(sampler._sample_joint(facts, sampler._part(view, facts, trial, {k: dist},
                                                                         None), good, bad))
     assert together == alone
     assert sampler.sample_relative(view, trial, space) == together
