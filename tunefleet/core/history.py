@@ -103,7 +103,8 @@ class StudyView:
             if col is None:
                 col = self._params[name] = np.full(self._cap, np.nan)
             col[i] = dist.to_internal(record.params[name])
-            if self._dists.get(name) != dist:
+            kept = self._dists.get(name)
+            if kept is not dist and kept != dist:
                 self._dists[name] = dist
                 self._since[name] = i
         self._n += 1
