@@ -335,3 +335,32 @@ def test_params_sampled_together_as_rows_get_the_points_they_get_one_by_one(liar
                                                                         None), good, bad))
     assert together == alone
     assert sampler.sample_relative(view, trial, space) == together
+
+
+@pytest.mark.parametrize("multivariate", [False, True])
+def test_at_thousands_of_trials_asks_stay_in_their_space_and_reproduce(multivariate: bool) -> None:
+    """3,000 trials (the windowed one-axis estimators' regime), running trials, ties on a
+    stepped axis, a log axis, a wide int and a categorical: every value fits, and a fresh
+    sampler asks what the warm one asks (a restarted coordinator)."""
+    space = {"x": FloatDistribution(-2.0, 2.0), "lr": FloatDistribution(1e-5, 1.0, log=True),
+             "s": FloatDistribution(0.0, 1.0, step=0.25), "n": IntDistribution(0, 10**5),
+             "c": CategoricalDistribution(("a", "b", "c"))}
+    warm = TPESampler(seed=5, multivariate=multivariate)
+    run = Run(warm)
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        params = {"x": float(rng.uniform(-2, 2)), "lr": float(10 ** rng.uniform(-5, 0)),
+                  "s": float(rng.integers(0, 5) / 4), "n": int(rng.integers(0, 10**5)),
+                  "c": str(rng.choice(["a", "b", "c"]))}
+        run.study.add_trial(state=TrialState.COMPLETE, values=params["x"] ** 2 + params["s"],
+                            params=params, distributions=space, **run.kw())
+    running = [run.ask() for _ in range(3)]
+    for t in running:
+        for k, dist in space.items():
+            t.suggest(k, dist)
+    view = run.study.view
+    trial = TrialRecord(5000, TrialState.RUNNING)
+    got = warm.sample_relative(view, trial, space)
+    assert set(got) == set(space)
+    assert all(space[k].contains(space[k].to_internal(v)) for k, v in got.items())
+    assert TPESampler(seed=5, multivariate=multivariate).sample_relative(view, trial, space) == got
