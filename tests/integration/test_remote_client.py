@@ -77,7 +77,8 @@ def test_sigterm_ends_the_trial_as_preempted_and_it_is_retried(
     spec.write_text('[study]\nname = "slow"\nn_trials = 3\n[objective]\nfunction = "slow:objective"\n')
     run_ok("study", "create", str(spec), env=env)
     victim = tf_process("worker", "--study", "slow", "--max-trials", "1", env=env)
-    wait_for(lambda: _running(coordinator, "slow") == 1, 60, "trial 0 to start")
+    # preempted while it sleeps, once it has its x (a retry is to get the same one)
+    wait_for(lambda: _sleeping(coordinator, "slow"), 60, "trial 0 to start and suggest x")
     victim.send_signal(signal.SIGTERM)
     assert victim.wait(30) == 0, "a preempted worker exits 0"
     first = load(coordinator, "slow").trial(0)
@@ -98,9 +99,10 @@ def _tf() -> list[str]:
     return [sys.executable, "-m", "tunefleet"]
 
 
-def _running(journal: Path, name: str) -> int:
+def _sleeping(journal: Path, name: str) -> bool:
+    """Trial 0 is RUNNING and has suggested its param."""
     try:
-        study = load(journal, name)
+        first = load(journal, name).trial(0)
     except Exception:
-        return 0
-    return sum(r.state == TrialState.RUNNING for r in study.trials)
+        return False
+    return first.state == TrialState.RUNNING and "x" in first.params
