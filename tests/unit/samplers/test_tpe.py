@@ -180,6 +180,33 @@ def test_the_constant_liar_spreads_simultaneous_asks() -> None:
     assert liar[1] > 1.6 * blind[1]  # distance to the nearest other point (0.26 against 0.14)
 
 
+def test_running_trials_narrow_the_good_group() -> None:
+    """With the liar, k RUNNING trials divide the good fraction and its cap by 1 + k/16;
+    without it, or with several objectives, the split is Optuna's."""
+    s = TPESampler()
+    assert [s._n_below(100, 1, k) for k in (0, 1, 16, 48)] == [10, 10, 5, 3]
+    assert s._n_below(1000, 1, 16) == 13 and s._n_below(10, 1, 1000) == 1
+    assert TPESampler(constant_liar=False)._n_below(100, 1, 48) == 10
+    assert s._n_below(100, 2, 48) == 10
+    assert TPESampler(gamma=0.2)._n_below(100, 1, 16) == 10
+
+
+def test_an_ask_with_trials_running_learns_from_fewer_good_trials() -> None:
+    sampler = TPESampler(seed=3)
+    run = Run(sampler)
+    run.optimize(sphere(X4), 40)
+    assert sampler._last_split is not None and len(sampler._last_split[2][0]) == 4  # Optuna's
+    for _ in range(17):  # the 17th ask sees 16 others running
+        t = run.ask()
+        for name in X4:
+            t.suggest_float(name, -1.0, 1.0)
+    assert sampler._last_split is not None
+    good = sampler._last_split[2][0]
+    assert len(good) == 2
+    values = run.study.view.values()[:, 0]
+    assert set(values[good]) == set(np.sort(values)[:2])
+
+
 def test_running_trials_without_the_blocks_params_are_ignored() -> None:
     run = Run(TPESampler(seed=0, n_startup_trials=2))
     run.optimize(sphere(X4), 5)
@@ -325,7 +352,8 @@ def test_params_sampled_together_as_rows_get_the_points_they_get_one_by_one(liar
     view = run.study.view
     facts = sampler._facts_of(view)
     trial = TrialRecord(999, TrialState.RUNNING)
-    good, bad = sampler._split(facts, sampler._n_below(facts.n_used, 1), None, None)
+    n_below = sampler._n_below(facts.n_used, 1, sampler._n_running(view, trial, None))
+    good, bad = sampler._split(facts, n_below, None, None)
     parts = [sampler._part(view, facts, trial, {k: dist}, None) for k, dist in space.items()]
     assert all(sampler._is_row(p, good, bad) for p in parts)
     together = sampler._sample_rows(facts, parts, good, bad)
