@@ -21,8 +21,10 @@ from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.cmaes_state import Cma, Space, default_popsize
+from tunefleet.samplers.tpe import TPESampler
 
 RESTART_STRATEGIES = (None, "ipop", "bipop")
+INDEPENDENT_SAMPLERS = ("tpe", "random")
 _DRAW = "\x1fcma-es"  # the stream of a trial's CMA sample
 _RESTART = "\x1fcma-es restart"  # the stream of a run's start point (and BIPOP's draws)
 _SIGMA_MIN = 1e-10
@@ -83,13 +85,19 @@ class CmaEsSampler(Sampler):
     - ``consider_pruned_trials``: a PRUNED trial counts with its last reported value.
     - ``use_separable_cma``, ``with_margin``, ``lr_adapt``: the variants above (``lr_adapt``
       goes with neither of the other two, nor do those go together, as in Optuna).
+    - ``independent_sampler``: what samples the params outside the CMA space (and every
+      param before CMA-ES starts): "tpe" (the default, ours: a ``TPESampler`` with
+      ``multivariate=False`` and this seed, which is random search for its first 10
+      trials) or "random" (Optuna's default). A name, not a sampler object, so that a
+      study's options stay JSON and TOML.
     - ``seed``: the random streams' seed (None means 0).
 
     The CMA space is the intersection space (params every COMPLETE trial used) without
     categorical and single-valued params; with fewer than two such params, or several
-    objectives (Optuna's CMA-ES takes one), every param is sampled at random from
-    ``uniform(seed, trial, name)``, and so are the params outside the CMA space (the
-    categorical ones still at ask, so a worker needs no round trip for them). When the space
+    objectives (Optuna's CMA-ES takes one), every param is sampled by the independent
+    sampler, and so are the params outside the CMA space (the categorical ones still at
+    ask, so a worker needs no round trip for them). Optuna samples them at random; with
+    "tpe" a conditional or categorical param learns from the trials that used it. When the space
     changes, a new run starts in it (Optuna keeps its optimizer and samples at random once
     the dimension differs).
 
@@ -118,6 +126,7 @@ class CmaEsSampler(Sampler):
         use_separable_cma: bool = False,
         with_margin: bool = False,
         lr_adapt: bool = False,
+        independent_sampler: str = "tpe",
         seed: int | None = None,
     ) -> None:
         if x0 is not None and not (
@@ -133,6 +142,9 @@ class CmaEsSampler(Sampler):
         _check_int("inc_popsize", inc_popsize, 1)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
+        if independent_sampler not in INDEPENDENT_SAMPLERS:
+            raise ValueError(f"independent_sampler must be 'tpe' or 'random' (a name, not a "
+                             f"sampler object), got {independent_sampler!r}")
         if use_separable_cma and with_margin:
             raise ValueError("use_separable_cma and with_margin cannot be used together; choose one")
         if lr_adapt and (use_separable_cma or with_margin):
@@ -148,8 +160,11 @@ class CmaEsSampler(Sampler):
         self.use_separable_cma = bool(use_separable_cma)
         self.with_margin = bool(with_margin)
         self.lr_adapt = bool(lr_adapt)
+        self.independent_sampler = independent_sampler
         self.seed = seed
         self._seed = 0 if seed is None else int(seed)
+        self._independent = (TPESampler(multivariate=False, seed=self._seed)
+                             if independent_sampler == "tpe" else None)
         self._replay: _Replay | None = None
 
     # ---- the Sampler interface ---------------------------------------------------------
@@ -157,7 +172,7 @@ class CmaEsSampler(Sampler):
         self, view: StudyView, trial: TrialRecord
     ) -> dict[str, Distribution]:
         """The intersection space without single-valued params: the numeric ones go to CMA-ES,
-        the categorical ones are sampled at random at ask."""
+        the categorical ones to the independent sampler, at ask."""
         return varying(view.intersection_space())
 
     def sample_relative(
@@ -168,14 +183,19 @@ class CmaEsSampler(Sampler):
         if replay.active() is not None:
             _, values = replay.draw(trial.number)
             out = {k: v for k, v in values.items() if space.get(k) == replay.space.get(k)}
-        for k, d in space.items():
+        rest = {k: d for k, d in space.items() if k not in out}
+        if rest and self._independent is not None:
+            out.update(self._independent.sample_relative(view, trial, rest))
+        for k, d in rest.items():
             if k not in out:
-                out[k] = self.sample_independent(view, trial, k, d)
-        return out
+                out[k] = random_value(self._seed, trial.number, k, d)
+        return {k: out[k] for k in space}
 
     def sample_independent(
         self, view: StudyView, trial: TrialRecord, name: str, dist: Distribution
     ) -> ParamValue:
+        if self._independent is not None:
+            return self._independent.sample_independent(view, trial, name, dist)
         return random_value(self._seed, trial.number, name, dist)
 
     def state(self, view: StudyView) -> CmaStatus:

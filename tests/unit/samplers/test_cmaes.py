@@ -27,7 +27,7 @@ from tunefleet.core.study import Study
 from tunefleet.core.trial import TrialState
 from tunefleet.pruners import NopPruner
 from tunefleet.registry import build, spec_of
-from tunefleet.samplers import RandomSampler
+from tunefleet.samplers import RandomSampler, TPESampler
 from tunefleet.samplers.cmaes import CmaEsSampler, CmaStatus
 from tunefleet.samplers.cmaes_state import Cma, default_popsize
 
@@ -143,19 +143,46 @@ def test_categorical_params_are_sampled_at_ask_too() -> None:
     assert status(run.study).names == ("k", "x", "y")
 
 
+@pytest.mark.parametrize("independent", ["tpe", "random"])
 @pytest.mark.parametrize("directions", [("minimize", "maximize"), ("minimize",)])
-def test_random_where_cma_es_does_not_apply(directions: tuple[str, ...]) -> None:
-    """Several objectives, or one numeric param only: every param is RandomSampler's."""
-    ours, theirs = Run(CmaEsSampler(seed=4), directions), Run(RandomSampler(seed=4), directions)
+def test_the_independent_sampler_where_cma_es_does_not_apply(
+    directions: tuple[str, ...], independent: str
+) -> None:
+    """Several objectives, or one numeric param only: every param is the independent
+    sampler's (an independent TPE with the same seed, or RandomSampler)."""
+    other = (TPESampler(seed=4, multivariate=False) if independent == "tpe"
+             else RandomSampler(seed=4))
+    ours = Run(CmaEsSampler(seed=4, independent_sampler=independent), directions)
+    theirs = Run(other, directions)
 
     def objective(t: Trial) -> Any:
         v = t.suggest_float("x", 0.0, 1.0) + (t.suggest_categorical("c", [1, 2]) == 2)
         return (v, -v) if len(directions) == 2 else v
 
-    ours.optimize(objective, 12)
-    theirs.optimize(objective, 12)
+    ours.optimize(objective, 30)
+    theirs.optimize(objective, 30)
     assert [r.params for r in ours.study.trials] == [r.params for r in theirs.study.trials]
     assert not status(ours.study).active
+
+
+def test_params_outside_the_cma_space_learn_with_the_tpe_fallback() -> None:
+    """A categorical param is not CMA-ES's: the default independent TPE settles on its best
+    choice, where random search (Optuna's fallback) keeps trying all ten."""
+
+    def share_of_best(independent: str) -> float:
+        run = Run(CmaEsSampler(seed=5, independent_sampler=independent))
+        c = CategoricalDistribution(tuple(range(10)))
+        run.optimize(lambda t: xyk(t) + 5.0 * (t.suggest("c", c) != 7), 80)
+        tail = [r.params["c"] for r in run.study.trials[-30:]]
+        return tail.count(7) / len(tail)
+
+    assert share_of_best("tpe") >= 0.5
+    assert share_of_best("random") <= 0.3
+
+
+def test_the_independent_sampler_is_a_name() -> None:
+    with pytest.raises(ValueError, match="independent_sampler must be 'tpe' or 'random'"):
+        CmaEsSampler(independent_sampler=RandomSampler())  # type: ignore[arg-type]
 
 
 # ---- reproducible, and a function of the view ---------------------------------------------------
@@ -370,7 +397,8 @@ def test_options_round_trip_through_json() -> None:
     registry = {"cmaes": CmaEsSampler}
     options = {"x0": {"x": 0.5}, "sigma0": 0.2, "n_startup_trials": 3, "restart_strategy": "bipop",
                "popsize": 6, "inc_popsize": 3, "consider_pruned_trials": True,
-               "use_separable_cma": False, "with_margin": True, "lr_adapt": False, "seed": 9}
+               "use_separable_cma": False, "with_margin": True, "lr_adapt": False,
+               "independent_sampler": "random", "seed": 9}
     sampler = build("sampler", registry, "cmaes", json.loads(json.dumps(options)))
     name, spec = spec_of(registry, sampler)
     assert (name, spec) == ("cmaes", options)
