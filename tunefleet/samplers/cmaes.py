@@ -76,8 +76,8 @@ class CmaEsSampler(Sampler):
       outside its range at the nearest end); None is the centre of the space. Restarts start
       at a uniform random point, as Optuna did.
     - ``sigma0``: the initial step size in the [0, 1]-normalised space; None is 1/6.
-    - ``n_startup_trials``: random sampling until this many trials are COMPLETE (and PRUNED,
-      with ``consider_pruned_trials``).
+    - ``n_startup_trials``: the independent sampler samples every param until this many
+      trials are COMPLETE (and PRUNED, with ``consider_pruned_trials``).
     - ``restart_strategy``: None, "ipop" or "bipop", when a run meets the termination
       criteria; ``inc_popsize`` multiplies the population size at each (large) restart.
       BIPOP's small runs also shrink sigma0 by 10^(-2U), as in Hansen 2009.

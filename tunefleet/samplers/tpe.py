@@ -8,7 +8,9 @@ a row each (``parzen_sorted.SortedParzen``, which visits only the kernels near a
 With ``constant_liar`` the trials still RUNNING count as bad, with the params they were
 handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
 weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
-from each other's points even when thousands of finished trials dilute the bad ones.
+from each other's points even when thousands of finished trials dilute the bad ones; and
+the good group shrinks while trials run (``_n_below``), so a fleet of many workers, whose
+asks cannot learn from the trials still running, exploits its best trials harder.
 
 What the sampler keeps is a cache of facts about finished trials that it rebuilds
 from the StudyView when it meets another view; the estimators are fitted from the
