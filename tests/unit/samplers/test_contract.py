@@ -47,6 +47,7 @@ FACTORIES: dict[str, Callable[[int], Sampler]] = {
     "cmaes-ipop": lambda seed: CmaEsSampler(seed=seed, restart_strategy="ipop", popsize=4),
     "cmaes-margin": lambda seed: CmaEsSampler(seed=seed, with_margin=True, popsize=4),
     "cmaes-separable": lambda seed: CmaEsSampler(seed=seed, use_separable_cma=True, popsize=4),
+    "cmaes-random": lambda seed: CmaEsSampler(seed=seed, independent_sampler="random"),
     "cmaes-bipop": lambda seed: CmaEsSampler(seed=seed, restart_strategy="bipop", lr_adapt=True, popsize=4),
     "gp": lambda seed: GPSampler(seed=seed, n_startup_trials=3),
     "gp-deterministic": lambda seed: GPSampler(seed=seed, n_startup_trials=3, deterministic_objective=True),
