@@ -90,6 +90,7 @@ class TrialFacts:
         self.n_used = 0  # COMPLETE and PRUNED trials: what n_startup_trials and gamma count
         self.intersection: dict[str, Distribution] | None = None
         self.groups: list[dict[str, Distribution]] = []
+        self._last_space: dict[str, Distribution] | None = None  # what _add_space saw last
         self._columns: dict[tuple[str, Distribution], _Column] = {}
         self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
         self._sorted_upto: dict[tuple[str, Distribution], int] = {}
@@ -140,10 +141,17 @@ class TrialFacts:
         return -step, float(value * self.signs[0])
 
     def _add_space(self, used: dict[str, Distribution]) -> None:
+        # Most trials use the space the one before used: then nothing changes (a group split
+        # by one set of params is not split again by the same set). The dict compare checks
+        # identity before equality, so shared distribution objects cost no __eq__ call.
+        if used is self._last_space or used == self._last_space:
+            return
+        self._last_space = used
         if self.intersection is None:
             self.intersection = dict(used)
         else:
-            self.intersection = {k: d for k, d in self.intersection.items() if used.get(k) == d}
+            self.intersection = {k: d for k, d in self.intersection.items()
+                                 if (u := used.get(k)) is d or u == d}
         # Optuna's group decomposition: split every group by "used here or not".
         keys = set(used)
         groups: list[dict[str, Distribution]] = []
