@@ -16,7 +16,8 @@ SAMPLER_TABLES = {
     "qmc": '{ name = "qmc", qmc_type = "halton", scramble = true, seed = 1 }',
     "grid": '{ name = "grid", search_space = { lr = [0.01, 0.1], act = ["relu", "tanh"] } }',
     "gp": '{ name = "gp", n_startup_trials = 8, deterministic_objective = true }',
-    "cmaes": '{ name = "cmaes", restart_strategy = "ipop", sigma0 = 0.3, popsize = 12 }',
+    "cmaes": ('{ name = "cmaes", restart_strategy = "ipop", sigma0 = 0.3, popsize = 12, '
+              'independent_sampler = "random" }'),
     "nsga2": '{ name = "nsga2", population_size = 20, crossover = "sbx" }',
 }
 
@@ -54,6 +55,8 @@ def test_the_default_sampler_is_tpe(tmp_path: Path) -> None:
         ('{ name = "gp", n_startup = 3 }', "sampler 'gp' has no option 'n_startup'; its options are:"),
         ('{ name = "nsga2", crossover = "blx" }', "sampler 'nsga2': "),
         ('{ name = "cmaes", restart_strategy = "lpop" }', "sampler 'cmaes': "),
+        ('{ name = "cmaes", independent_sampler = "qmc" }',
+         "sampler 'cmaes': independent_sampler must be 'tpe' or 'random'"),
         ('{ name = "grid" }', "sampler 'grid' needs the option 'search_space' (see GridSampler's"),
         ('{ seed = 3 }', "[study].sampler needs a 'name'"),
     ],
