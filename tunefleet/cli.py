@@ -157,7 +157,7 @@ def run(spec: str, workers: int | None, journal: str | None, n_trials: int | Non
     def on_progress(study: Any) -> None:
         best = best_trials(study.trials, study.settings.directions)
         shown = ""
-        if best and len(study.settings.directions) == 1:
+        if best and best[0].values is not None and len(study.settings.directions) == 1:
             shown = f"best {best[0].values[0]:.6g} (#{best[0].number})"
         total = study.n_trials if study.n_trials is not None else None
         progress.update(task, completed=finished_count(study), total=total, best=shown)

@@ -124,6 +124,7 @@ def mask_url(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.hostname or ""
+    port: int | str | None
     try:
         port = parts.port
     except ValueError:  # a port out of range: show what was given, without the password

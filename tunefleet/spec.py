@@ -207,7 +207,7 @@ def load_spec(path: str | Path) -> Spec:
             shown = "" if isinstance(got, dict) else f" (got {got!r})"
             msg = err["msg"].replace("Value error, ", "")
             if err["type"] == "string_pattern_mismatch":
-                msg = _PATTERNS.get(loc[-1] if loc else "", msg)
+                msg = _PATTERNS.get(str(loc[-1]) if loc else "", msg)
             if err["type"] == "extra_forbidden":
                 msg = "is not a known key"
             elif err["type"] == "missing":

@@ -8,7 +8,7 @@ Distributions travel as plain maps (``{"type": "float", "low": ..}``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 1
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 RequestId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -65,6 +65,10 @@ class Plugin(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _minimize() -> list[Direction]:
+    return ["minimize"]
+
+
 class _Envelope(_Model):
     v: Literal[1] = PROTOCOL_VERSION
     request_id: RequestId
@@ -74,7 +78,7 @@ class _Envelope(_Model):
 # ---- requests ------------------------------------------------------------------------
 class CreateStudy(_Envelope):
     kind: Literal["create_study"] = "create_study"
-    directions: list[Direction] = Field(default_factory=lambda: ["minimize"], min_length=1)
+    directions: list[Direction] = Field(default_factory=lambda: _minimize(), min_length=1)
     sampler: Plugin = Plugin(name="tpe")
     pruner: Plugin = Plugin(name="nop")
     space: dict[str, WireDist] | None = None

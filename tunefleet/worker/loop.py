@@ -103,7 +103,7 @@ def tell_request(study: str, trial: Trial, outcome: Outcome) -> m.Tell:
         state=outcome.state,  # type: ignore[arg-type]
         values=outcome.values,
         params=trial.params,
-        distributions=dists_to_wire(trial.distributions),
+        distributions=dists_to_wire(trial.distributions),  # type: ignore[arg-type]
         user_attrs=trial.user_attrs or None,
         constraints=trial.constraints,
         reason=outcome.reason,  # type: ignore[arg-type]
@@ -171,13 +171,14 @@ def run_trial(
                               message=f"worker {worker_id} was told to stop (SIGTERM/SIGINT)")
             send_tell(rpc, study, trial, outcome)
             return outcome
+        item: tuple[Any, Future[Any]] | None | bool
         try:
             item = handoff.requests.get(timeout=0.05)
         except queue.Empty:
             item = False  # nothing yet
         if item is None:
             break
-        if item is not False:
+        if isinstance(item, tuple):
             req, fut = item
             try:
                 fut.set_result(rpc.call(req))

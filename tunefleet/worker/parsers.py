@@ -89,11 +89,11 @@ class Regex(Parser):
                         num = _number(v)
                         self.metrics[k] = num if num is not None else v
         if self.step_pattern is not None:
-            m = self.step_pattern.search(line)
-            if m:
-                value = _number(m.group("value"))
+            found = self.step_pattern.search(line)
+            if found:
+                value = _number(found.group("value"))
                 if value is not None:
-                    yield int(float(m.group("step"))), value
+                    yield int(float(found.group("step"))), value
 
 
 class KeyValues(Parser):

@@ -117,7 +117,7 @@ class Trial(_Suggests):
                 study=self.study,
                 trial=self.number,
                 name=name,
-                distribution=to_dict(dist),
+                distribution=to_dict(dist),  # type: ignore[arg-type]  # pydantic validates it
             )
         )
         return reply.value
