@@ -10,7 +10,8 @@ NSGA-II's selection) and so does the study's hypervolume.
 - ``crowding_distance``: NSGA-II's density estimate (Deb et al., IEEE TEVC 6(2), 2002).
 - ``hypervolume``: the exact volume dominated by the rows and bounded by a reference
   point: a sweep in 2-D, slicing by the last objective above (fine for fronts of a few
-  hundred points in 3-D, a few dozen in 4-D and more).
+  hundred points in 3-D, a few dozen in 4-D and more); the front of a few points is found
+  by comparing all pairs at once (``hssp`` asks it for hundreds of small sets).
 - ``hssp``: greedy hypervolume subset selection.
 """
 
@@ -85,10 +86,11 @@ def _front(pts: np.ndarray) -> np.ndarray:
         return on
     on = np.zeros(n, dtype=bool)
     rest = np.arange(n)
+    tail = pts[:, 1:]
     while rest.size:
-        top = rest[0]
-        on[top] = True
-        rest = rest[np.any(pts[rest, 1:] < pts[top, 1:], axis=1)]
+        on[rest[0]] = True
+        keep = np.any(tail < tail[0], axis=1)
+        rest, tail = rest[keep], tail[keep]
     return on
 
 
@@ -129,8 +131,19 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     if len(pts) == 0:
         return 0.0
     if pts.shape[1] > 2:
-        pts = pts[pareto_front(pts)]
+        pts = pts[_small_front(pts) if len(pts) <= _SMALL else pareto_front(pts)]
     return _hv(pts, ref)
+
+
+_SMALL = 64  # up to this many points, the front by all pairs at once
+
+
+def _small_front(pts: np.ndarray) -> np.ndarray:
+    """``pareto_front`` of a few points: every pair compared in one numpy call."""
+    le = np.all(pts[None, :, :] <= pts[:, None, :], axis=2)  # le[i, j]: j nowhere worse than i
+    lt = np.any(pts[None, :, :] < pts[:, None, :], axis=2)
+    dominated: np.ndarray = np.any(le & lt, axis=1)
+    return ~dominated
 
 
 def _hv(pts: np.ndarray, ref: np.ndarray) -> float:

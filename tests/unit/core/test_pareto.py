@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunefleet.core.pareto import crowding_distance, hssp, hypervolume, nondominated_ranks, pareto_front
+from tunefleet.core.pareto import (
+    _small_front,
+    crowding_distance,
+    hssp,
+    hypervolume,
+    nondominated_ranks,
+    pareto_front,
+)
 
 
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
@@ -52,6 +59,14 @@ def point_sets(max_n: int, max_m: int, grid: bool) -> st.SearchStrategy[np.ndarr
 def test_ranks_are_the_fronts_peeled_one_by_one(loss: np.ndarray) -> None:
     assert nondominated_ranks(loss).tolist() == peeled_ranks(loss).tolist()
     assert pareto_front(loss).tolist() == (peeled_ranks(loss) == 0).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss=point_sets(40, 4, grid=True))
+def test_the_all_pairs_front_of_a_few_points_is_the_peeled_one(loss: np.ndarray) -> None:
+    """What ``hypervolume`` uses on small sets: duplicates stay on the front, as in
+    ``pareto_front``."""
+    assert _small_front(loss).tolist() == pareto_front(loss).tolist()
 
 
 @settings(max_examples=100, deadline=None)
