@@ -78,7 +78,7 @@ class _Envelope(_Model):
 # ---- requests ------------------------------------------------------------------------
 class CreateStudy(_Envelope):
     kind: Literal["create_study"] = "create_study"
-    directions: list[Direction] = Field(default_factory=lambda: _minimize(), min_length=1)
+    directions: list[Direction] = Field(default_factory=_minimize, min_length=1)
     sampler: Plugin = Plugin(name="tpe")
     pruner: Plugin = Plugin(name="nop")
     space: dict[str, WireDist] | None = None

@@ -213,8 +213,8 @@ class TPESampler(Sampler):
             k = 0.25 * math.sqrt(n)
         else:
             k = (0.1 if self.gamma is None else float(self.gamma)) * n
-        if n_objectives > 1:
-            return math.ceil(k)
+        if n_objectives > 1:  # Optuna caps only hyperopt's rule there
+            return min(math.ceil(k), 25) if self.gamma == "hyperopt" else math.ceil(k)
         if self.constant_liar and n_running > 0:
             shrink = 1.0 + n_running / _PENDING_HALVES
             return max(1, math.ceil(min(k, 25.0) / shrink))

@@ -189,6 +189,7 @@ def test_running_trials_narrow_the_good_group() -> None:
     assert TPESampler(constant_liar=False)._n_below(100, 1, 48) == 10
     assert s._n_below(100, 2, 48) == 10
     assert TPESampler(gamma=0.2)._n_below(100, 1, 16) == 10
+    assert TPESampler(gamma="hyperopt")._n_below(10**6, 2) == 25  # capped, as before
 
 
 def test_an_ask_with_trials_running_learns_from_fewer_good_trials() -> None:
