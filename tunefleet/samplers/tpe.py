@@ -240,7 +240,8 @@ class TPESampler(Sampler):
         if n_used < self.n_startup_trials:
             return {k: random_value(self._seed, trial.number, k, d)
                     for block in blocks for k, d in block.items()}
-        n_below = self._n_below(n_used, len(view.directions), self._n_running(view, trial, cohort))
+        running = self._n_running(view, trial, cohort) if self.constant_liar else 0
+        n_below = self._n_below(n_used, len(view.directions), running)
         good, bad = self._split(facts, n_below, cohort, keep)
         parts = [self._part(view, facts, trial, block, cohort) for block in blocks]
         rows: dict[tuple[int, ...], list[_Part]] = {}
