@@ -253,32 +253,48 @@ def split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(good, bad): finished indices, each in trial-number order; with ``keep`` (a mask over
     finished indices), of those trials only."""
+    good, bad, _ = split_ranked(facts, n_below, keep)
+    return good, bad
+
+
+def split_ranked(
+    facts: TrialFacts, n_below: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``split``, and each good trial's rank (0 for the best): complete feasible trials
+    first, by their loss with one objective (ties by trial number; with several, in the
+    order that chose them), then the pruned and the infeasible ones, in the order that
+    chose them."""
     order = facts.by_number()
     if keep is not None:
         order = order[keep[order]]
     cls = facts.cls[order]
-    good_parts = []
+    ranked_parts = []  # the good trials, best first
     left = n_below
     complete = order[cls == GOOD]
     if left > 0 and complete.size:
         loss = facts.view.values()[complete] * facts.signs
-        chosen = _best_single(loss[:, 0], left) if loss.shape[1] == 1 else _best_multi(loss, left)
-        good_parts.append(complete[chosen])
+        if loss.shape[1] == 1:
+            chosen = _best_single(loss[:, 0], left)
+            chosen = chosen[np.argsort(loss[chosen, 0], kind="stable")]
+        else:
+            chosen = _best_multi(loss, left)
+        ranked_parts.append(complete[chosen])
         left -= chosen.size
     for kind, key in ((PRUNED, facts.pruned_key), (INFEASIBLE, facts.violation[:, None])):
         members = order[cls == kind]
         if left > 0 and members.size:
             k = key[members]
             ranked = np.lexsort([np.arange(members.size)] + [k[:, c] for c in reversed(range(k.shape[1]))])
-            good_parts.append(members[ranked[:left]])
+            ranked_parts.append(members[ranked[:left]])
             left -= min(left, members.size)
-    is_good = np.zeros(facts.n, dtype=bool)
-    for part in good_parts:
-        is_good[part] = True
+    rank_of = np.full(facts.n, -1, dtype=np.int64)
+    if ranked_parts:
+        best_first = np.concatenate(ranked_parts)
+        rank_of[best_first] = np.arange(best_first.size)
     in_play = cls != SKIP
-    good = order[in_play & is_good[order]]
-    bad = order[in_play & ~is_good[order]]
-    return good, bad
+    good = order[in_play & (rank_of[order] >= 0)]
+    bad = order[in_play & (rank_of[order] < 0)]
+    return good, bad, rank_of[good]
 
 
 def _best_single(loss: np.ndarray, k: int) -> np.ndarray:

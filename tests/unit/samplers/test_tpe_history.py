@@ -13,7 +13,14 @@ from tests.unit.samplers.studies import Run
 from tunefleet.core.distributions import FloatDistribution
 from tunefleet.core.trial import TrialState
 from tunefleet.samplers import TPESampler
-from tunefleet.samplers.tpe_history import TrialFacts, hssp, hypervolume, nondomination_ranks, split
+from tunefleet.samplers.tpe_history import (
+    TrialFacts,
+    hssp,
+    hypervolume,
+    nondomination_ranks,
+    split,
+    split_ranked,
+)
 
 X = FloatDistribution(0.0, 1.0)
 
@@ -75,6 +82,19 @@ def test_pruned_trials_that_went_furthest_come_after_the_complete_ones() -> None
     facts = TrialFacts(run.study.view)
     facts.sync()
     assert numbers(run, split(facts, 3)[0]) == [1, 2, 4]  # the complete one, then step 1 by value
+
+
+def test_good_trials_are_ranked_best_first_then_infeasible_by_violation() -> None:
+    C = TrialState.COMPLETE
+    run = history([(C, 3.0, [0.0]), (C, 1.0, [0.0]), (C, 0.0, [4.0]), (C, 1.0, [-1.0]),
+                   (C, 0.5, [0.0]), (C, 7.0, [1.0])])
+    facts = TrialFacts(run.study.view)
+    facts.sync()
+    good, bad, ranks = split_ranked(facts, 6)
+    assert np.array_equal(good, split(facts, 6)[0]) and bad.size == 0
+    numbers = run.study.view.numbers()[good]
+    # 0.5, the two 1.0s by number, 3.0; then violation 1.0 before 4.0
+    assert [int(n) for n in numbers[np.argsort(ranks)]] == [4, 1, 3, 0, 5, 2]
 
 
 def test_facts_grow_with_the_view_and_start_over_on_another() -> None:
