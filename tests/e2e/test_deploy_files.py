@@ -126,7 +126,9 @@ def test_the_environment_file_example() -> None:
             assert re.fullmatch(r"[A-Z_]+=\S+", line), f"not KEY=VALUE: {line!r}"
             key, _, value = line.partition("=")
             pairs[key] = value
-    assert set(pairs) == {"TUNEFLEET_BROKER", "TUNEFLEET_NAMESPACE"}
+    blas = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+    assert set(pairs) == {"TUNEFLEET_BROKER", "TUNEFLEET_NAMESPACE"} | blas
+    assert all(pairs[k] == "1" for k in blas)  # one BLAS thread: the coordinator runs no objective
     url = urlsplit(pairs["TUNEFLEET_BROKER"])
     assert url.scheme == "amqp" and url.username == "tunefleet" and "CHANGE-ME" in (url.password or "")
     assert unquote(url.path.lstrip("/")) == "tunefleet"  # the vhost of definitions.json
