@@ -220,10 +220,10 @@ class TPESampler(Sampler):
         narrowed onto its best trials. With 63 running, the best of 25 good trials holds
         86 % of the good trials' weight; with 15, the best three hold 74 %. The bandwidths
         stay those of the whole good group, so the kernel of the best trial is as narrow as
-        its neighbours among the good trials make it. Measured with 16 and 64 pending
-        (``benchmarks/README.md``, part 3), against the good group's shrinking by
-        1 + k / 16 that this replaced: with 64 workers, Hartmann6 kept 0.84-0.86 of its
-        sequential result (was 0.64-0.76), Rosenbrock-10 0.92-0.94 (was 0.83-0.84)."""
+        its neighbours among the good trials make it. Measured with 16 and 64 pending over
+        20 seeds (``benchmarks/README.md``, part 3), against the shrinking of the good
+        group by 1 + k / 16 that this replaced: with 64 workers, Hartmann6 kept 0.84-0.86
+        of its sequential result (was 0.64-0.76), Rosenbrock-10 0.92-0.94 (was 0.83-0.84)."""
         if n_running == 0 or len(ranks) == 0:
             return None
         return np.exp(-ranks * (n_running / (_LEAN_SCALE * len(ranks))))
