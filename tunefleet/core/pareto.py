@@ -55,7 +55,8 @@ def pareto_front(loss: np.ndarray) -> np.ndarray:
     return nondominated_ranks(loss, 1) == 0
 
 
-def _ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
+def _ranks(loss: np.ndarray, n_below: int, fronts: int | None = None) -> np.ndarray:
+    """Ranks by peeling fronts until n_below rows are ranked, or ``fronts`` fronts are."""
     uniq, inv = np.unique(loss, axis=0, return_inverse=True)  # lexsorted: later never dominates
     inv = np.asarray(inv).reshape(-1)
     ranks_u = np.full(len(uniq), -1, dtype=np.int64)
@@ -63,7 +64,7 @@ def _ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
     rest = np.arange(len(uniq))
     rank = 0
     ranked_rows = 0
-    while rest.size and ranked_rows < n_below:
+    while rest.size and ranked_rows < n_below and (fronts is None or rank < fronts):
         front = _front(uniq[rest])
         ranks_u[rest[front]] = rank
         ranked_rows += int(counts[rest[front]].sum())
@@ -186,3 +187,97 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
             bound[i] = box[i] - hypervolume(np.maximum(pts[chosen], pts[i]), ref)
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)
+
+
+class GrowingRanks:
+    """``nondominated_ranks(loss, n_below)`` of a set of rows that grows from call to call
+    (a study's finished trials), with the ranks kept in between: each call returns what the
+    function would, and the rows added since the last call are placed by comparing them
+    with the rows kept, instead of peeling every front again.
+
+    ``ids`` name the rows (unique ints, such as the trials' finished indices); a call whose
+    ids do not include the last call's, or whose kept rows changed, starts over. A row's
+    rank is 1 + the largest rank of the rows that dominate it, so a new row p changes the
+    ranks of some of the rows it dominates only, each by one (``_place``)."""
+
+    def __init__(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._loss = np.zeros((0, 0))
+        self._rank = np.zeros(0, dtype=np.int64)  # -1: rank >= self._depth (not peeled)
+        self._depth = 0  # fronts 0 .. depth - 1 are peeled
+
+    def ranks(self, ids: np.ndarray, loss: np.ndarray, n_below: int) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        loss = np.asarray(loss, dtype=float)
+        n = len(loss)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        at = self._kept_at(ids, loss)
+        if at is None:
+            rank = _ranks(loss, n_below)
+            self._depth = int(rank.max()) + 1
+        else:
+            rank = np.full(n, -2, dtype=np.int64)  # -2: not placed yet
+            rank[at] = self._rank
+            for j in np.flatnonzero(rank == -2):
+                self._place(loss, rank, int(j))
+        self._ids, self._loss, self._rank = ids.copy(), loss.copy(), rank
+        self._deepen(n_below)
+        out = self._rank.copy()
+        counts = np.bincount(out[out >= 0], minlength=self._depth)
+        enough = np.flatnonzero(np.cumsum(counts) >= n_below)
+        if enough.size:
+            out[out > enough[0]] = -1
+        return out
+
+    def _kept_at(self, ids: np.ndarray, loss: np.ndarray) -> np.ndarray | None:
+        """Where the kept rows are in this call's rows, or None if they are not all there."""
+        if len(self._ids) == 0 or loss.shape[1] != self._loss.shape[1]:
+            return None
+        order = np.argsort(ids, kind="stable")
+        found = np.searchsorted(ids[order], self._ids)
+        if np.any(found >= len(ids)):
+            return None
+        at = order[found]
+        if not np.array_equal(ids[at], self._ids) or not np.array_equal(loss[at], self._loss):
+            return None
+        return at
+
+    def _place(self, loss: np.ndarray, rank: np.ndarray, j: int) -> None:
+        """Rank row j among the rows placed so far, and re-rank the rows it dominates."""
+        placed = rank != -2
+        p = loss[j]
+        above = placed & np.all(loss <= p, axis=1) & np.any(loss < p, axis=1)
+        # (a row past the peeled fronts that dominates p has a dominator of rank depth - 1,
+        # which dominates p too: then r is depth)
+        r = int(rank[above].max()) + 1 if above.any() else 0
+        if r >= self._depth:
+            rank[j] = -1
+            return
+        rank[j] = r
+        # Rows of rank r that p dominates go one deeper; then, front by front, the rows that
+        # a row just moved dominates. No row goes more than one deeper: a chain through p is
+        # no longer than the one through p's dominator of rank r - 1, which dominates all
+        # that p dominates.
+        under = placed & (rank >= r) & np.all(loss >= p, axis=1) & np.any(loss > p, axis=1)
+        old = rank.copy()
+        moved = np.flatnonzero(under & (old == r))
+        while moved.size:
+            deeper = old[moved[0]] + 1
+            rank[moved] = deeper if deeper < self._depth else -1
+            next_front = np.flatnonzero(under & (old == deeper))
+            if next_front.size == 0:
+                break
+            a, b = loss[moved][:, None, :], loss[next_front][None, :, :]
+            hit = np.any(np.all(a <= b, axis=2) & np.any(a < b, axis=2), axis=0)
+            moved = next_front[hit]
+
+    def _deepen(self, n_below: int) -> None:
+        """Peel further fronts until n_below rows are ranked (or none is left)."""
+        short = n_below - int(np.count_nonzero(self._rank >= 0))
+        rest = np.flatnonzero(self._rank == -1)
+        if short <= 0 or rest.size == 0:
+            return
+        more = _ranks(self._loss[rest], short)
+        self._rank[rest] = np.where(more >= 0, more + self._depth, -1)
+        self._depth += int(more.max()) + 1

@@ -21,10 +21,11 @@ import numpy as np
 from tunefleet.core.distributions import CategoricalDistribution, Distribution
 from tunefleet.core.history import StudyView
 from tunefleet.core.pareto import (  # noqa: F401 - hypervolume is re-exported for the tests
+    GrowingRanks,
     hssp,
     hypervolume,
 )
-from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks
+from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks  # noqa: F401 - for the tests
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers.parzen import Axis, log_unit_mass
@@ -88,6 +89,7 @@ class TrialFacts:
         self.violation = np.zeros(0)
         self.pruned_key = np.zeros((0, 2))
         self.n_used = 0  # COMPLETE and PRUNED trials: what n_startup_trials and gamma count
+        self.fronts = GrowingRanks()  # the Pareto ranks of the complete trials, from ask to ask
         self.intersection: dict[str, Distribution] | None = None
         self.groups: list[dict[str, Distribution]] = []
         self._last_space: dict[str, Distribution] | None = None  # what _add_space saw last
@@ -277,7 +279,7 @@ def split_ranked(
             chosen = _best_single(loss[:, 0], left)
             chosen = chosen[np.argsort(loss[chosen, 0], kind="stable")]
         else:
-            chosen = _best_multi(loss, left)
+            chosen = _best_multi(loss, left, facts.fronts, complete)
         ranked_parts.append(complete[chosen])
         left -= chosen.size
     for kind, key in ((PRUNED, facts.pruned_key), (INFEASIBLE, facts.violation[:, None])):
@@ -307,13 +309,14 @@ def _best_single(loss: np.ndarray, k: int) -> np.ndarray:
     return np.sort(np.concatenate([below, ties]))
 
 
-def _best_multi(loss: np.ndarray, k: int) -> np.ndarray:
-    """Positions of k trials by non-domination rank; the last rank that does not fit whole is
-    cut by greedy hypervolume subset selection, as Optuna does."""
+def _best_multi(loss: np.ndarray, k: int, fronts: GrowingRanks, ids: np.ndarray) -> np.ndarray:
+    """Positions of k trials by non-domination rank (``fronts`` keeps them from ask to ask;
+    ``ids``: the trials' finished indices); the last rank that does not fit whole is cut by
+    greedy hypervolume subset selection, as Optuna does."""
     n = len(loss)
     if k >= n:
         return np.arange(n)
-    ranks = nondomination_ranks(loss, k)
+    ranks = fronts.ranks(ids, loss, k)
     counts = np.bincount(ranks[ranks >= 0]) if (ranks >= 0).any() else np.zeros(0, dtype=np.int64)
     full = np.flatnonzero(np.cumsum(counts) <= k)
     last = int(full[-1]) if full.size else -1

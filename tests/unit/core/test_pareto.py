@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunefleet.core.pareto import (
+    GrowingRanks,
     _small_front,
     crowding_distance,
     hssp,
@@ -160,3 +161,42 @@ def test_subset_selection_is_the_greedy_one(pts: np.ndarray, k: int) -> None:
         want.append(-max(gains)[1])
     got = hssp(pts, k, ref)
     assert union_of_boxes(pts[got], ref) == pytest.approx(union_of_boxes(pts[want], ref), rel=1e-9)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(2, 4), st.lists(st.integers(1, 12), min_size=1, max_size=10),
+       st.integers(0, 2**32 - 1), st.sampled_from([3, 8, 1000]))
+def test_growing_ranks_equal_a_fresh_peel(m: int, batches: list[int], seed: int, levels: int) -> None:
+    """Rows added a few at a time (ties and duplicates with few levels), shown in a new order
+    each call (trial-number order, with late finishers in the middle), n_below moving up and
+    down, now and then a subset (a Hyperband cohort, which starts over): every call equals
+    ``nondominated_ranks`` on the rows it is given."""
+    rng = np.random.default_rng(seed)
+    grow = GrowingRanks()
+    rows = np.zeros((0, m))
+    for size in batches:
+        rows = np.vstack([rows, rng.integers(0, levels, size=(size, m)).astype(float)])
+        ids = np.arange(len(rows))
+        perm = rng.permutation(len(rows))
+        if rng.random() < 0.2:
+            perm = perm[: max(1, len(perm) // 2)]
+        n_below = int(rng.integers(1, len(rows) + 2))
+        got = grow.ranks(ids[perm], rows[perm], n_below)
+        assert np.array_equal(got, nondominated_ranks(rows[perm], n_below))
+
+
+def test_growing_ranks_place_a_new_row_without_peeling_again() -> None:
+    """A row added behind the front is placed by comparisons: the kept ranks are used (a
+    changed kept row starts over, and still gives the right ranks)."""
+    rng = np.random.default_rng(1)
+    rows = rng.random((2000, 3))
+    grow = GrowingRanks()
+    grow.ranks(np.arange(2000), rows, 200)
+    depth = grow._depth
+    more = np.vstack([rows, [[0.9, 0.9, 0.9]]])
+    got = grow.ranks(np.arange(2001), more, 200)
+    assert np.array_equal(got, nondominated_ranks(more, 200)) and grow._depth == depth
+    changed = more.copy()
+    changed[0] = [0.0, 0.0, 0.0]  # dominates everything
+    got = grow.ranks(np.arange(2001), changed, 200)
+    assert np.array_equal(got, nondominated_ranks(changed, 200))
