@@ -51,7 +51,10 @@ SAMPLERS: dict[str, tuple[Any, Any]] = {  # name: (tunefleet factory, optuna fac
     "nsga2": (lambda s: NSGAIISampler(seed=s), lambda s: optuna.samplers.NSGAIISampler(seed=s)),
     "gp": (lambda s: GPSampler(seed=s), lambda s: optuna.samplers.GPSampler(seed=s)),
 }
-MULTI_OBJECTIVE = {"nsga2"}  # in the cost part: 2 objectives
+# in the cost part, MOTPE is TPE on a study with several objectives
+SAMPLERS["motpe"] = SAMPLERS["motpe3"] = SAMPLERS["tpe"]
+OBJECTIVES = {"nsga2": 2, "motpe": 2, "motpe3": 3}  # in the cost part; the others have one
+_CENTRES = (0.0, 1.0, -1.0)  # objective j of the cost part: the sum of squares around _CENTRES[j]
 
 
 def problem(name: str) -> Problem:
@@ -112,21 +115,22 @@ def optuna_study(sampler: Any, objectives: int = 1) -> Any:
 
 # ---- 1. cost -------------------------------------------------------------------------------
 def history(n: int, d: int, objectives: int) -> tuple[list[dict[str, float]], list[Any]]:
-    """n random trials in [-5, 5]^d: the sum of squares, and with 2 objectives also the sum
-    of squares around 1."""
+    """n random trials in [-5, 5]^d: the sum of squares around each of the first
+    ``objectives`` centres (one value, or a tuple of them)."""
     rng = np.random.default_rng(n * 100 + d)
     xs = rng.uniform(-5.0, 5.0, size=(n, d))
     params = [{f"x{j}": float(v) for j, v in enumerate(row)} for row in xs]
+    values = np.stack([((xs - c) ** 2).sum(axis=1) for c in _CENTRES[:objectives]], axis=1)
     if objectives == 1:
-        return params, [float(v) for v in (xs**2).sum(axis=1)]
-    return params, [(float(a), float(b)) for a, b in zip((xs**2).sum(axis=1),
-                                                         ((xs - 1) ** 2).sum(axis=1), strict=True)]
+        return params, [float(v) for v in values[:, 0]]
+    return params, [tuple(float(v) for v in row) for row in values]
 
 
 def cost_objective(d: int, objectives: int) -> Any:
     def f(t: Any) -> Any:
         x = np.array([t.suggest_float(f"x{j}", -5.0, 5.0) for j in range(d)])
-        return float((x**2).sum()) if objectives == 1 else (float((x**2).sum()), float(((x - 1) ** 2).sum()))
+        values = tuple(float(((x - c) ** 2).sum()) for c in _CENTRES[:objectives])
+        return values[0] if objectives == 1 else values
     return f
 
 
@@ -149,7 +153,7 @@ CostJob = tuple[str, int, int, int, int, float]  # sampler, n, d, reps, Optuna's
 def cost_cell(job: CostJob) -> tuple[tuple[str, int, int], tuple[float, ...]]:
     """(tunefleet median ms, its first ask, Optuna median ms, Optuna's reps) at n trials."""
     kind, n, d, reps, oreps, budget = job
-    m = 2 if kind in MULTI_OBJECTIVE else 1
+    m = OBJECTIVES.get(kind, 1)
     params, values = history(n, d, m)
     objective = cost_objective(d, m)
     ours = our_study(SAMPLERS[kind][0](0), m)

@@ -88,7 +88,7 @@ QUICK = Plan(sizes=[1000, 10_000], gp_sizes=[200], reps=5, gp_reps=(5, 3), budge
              mo_seeds=3, mo_trials=(100, 300), par_problems=["hartmann6", "mixed"], par_seeds=4,
              batches=[1, 16], gp_par_seeds=2, gp_par_trials=60)
 NUMERIC = {"branin", "hartmann6", "rosenbrock10", "ackley10", "styblinski_tang10"}
-COST_KINDS = ["tpe", "tpe-independent", "cmaes", "random", "nsga2"]
+COST_KINDS = ["tpe", "tpe-independent", "cmaes", "random", "nsga2", "motpe", "motpe3"]
 
 
 def fmt(x: float) -> str:
@@ -113,7 +113,7 @@ def part_cost(pool: ProcessPoolExecutor, plan: Plan) -> str:
              f"of {plan.reps}, Optuna of {max(3, plan.reps // 3)} at 10,000; GP: "
              f"{plan.gp_reps[0]} and {plan.gp_reps[1]}; `reps` is Optuna's, which stops after "
              f"{plan.budget:.0f} s; `first`: tunefleet's first ask after the warm start; nsga2 "
-             "with 2 objectives)",
+             "and motpe (TPE) with 2 objectives, motpe3 with 3)",
              f"{'sampler':18} {'params':>6} {'n':>7} {'tunefleet':>10} {'first':>8} {'optuna':>9} "
              f"{'reps':>4} {'ratio':>7}"]
     rows = [(kind, d, n) for d in (5, 20) for kind in COST_KINDS for n in plan.sizes]
