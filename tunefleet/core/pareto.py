@@ -13,6 +13,8 @@ NSGA-II's selection) and so does the study's hypervolume.
   hundred points in 3-D, a few dozen in 4-D and more); the front of a few points is found
   by comparing all pairs at once (``hssp`` asks it for hundreds of small sets).
 - ``hssp``: greedy hypervolume subset selection.
+- ``GrowingRanks``: ``nondominated_ranks`` of a set that grows, kept from call to call
+  (MOTPE's split at every ask).
 """
 
 from __future__ import annotations
@@ -55,8 +57,7 @@ def pareto_front(loss: np.ndarray) -> np.ndarray:
     return nondominated_ranks(loss, 1) == 0
 
 
-def _ranks(loss: np.ndarray, n_below: int, fronts: int | None = None) -> np.ndarray:
-    """Ranks by peeling fronts until n_below rows are ranked, or ``fronts`` fronts are."""
+def _ranks(loss: np.ndarray, n_below: int) -> np.ndarray:
     uniq, inv = np.unique(loss, axis=0, return_inverse=True)  # lexsorted: later never dominates
     inv = np.asarray(inv).reshape(-1)
     ranks_u = np.full(len(uniq), -1, dtype=np.int64)
@@ -64,7 +65,7 @@ def _ranks(loss: np.ndarray, n_below: int, fronts: int | None = None) -> np.ndar
     rest = np.arange(len(uniq))
     rank = 0
     ranked_rows = 0
-    while rest.size and ranked_rows < n_below and (fronts is None or rank < fronts):
+    while rest.size and ranked_rows < n_below:
         front = _front(uniq[rest])
         ranks_u[rest[front]] = rank
         ranked_rows += int(counts[rest[front]].sum())
