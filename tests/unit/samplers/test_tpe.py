@@ -194,6 +194,7 @@ def test_running_trials_make_l_lean_on_the_best_good_trials() -> None:
     assert 0.73 < few[:3].sum() / few.sum() < 0.75  # the best three 74 % with 15
     s = TPESampler()
     assert s._n_below(100, 1) == 10 and s._n_below(1000, 1) == 25
+    assert TPESampler(gamma="hyperopt")._n_below(10**6, 2) == 25  # capped with several objectives
 
 
 def test_an_ask_with_trials_running_splits_as_optuna_and_ranks_the_good_trials() -> None:
