@@ -291,3 +291,30 @@ def test_constraints_steer_to_feasible_points() -> None:
     best = min(r.values[0] for r in run.study.trials
                if r.values is not None and r.constraints is not None and r.constraints[0] <= 0)
     assert best < 0.34
+
+
+def test_the_best_feasible_trial_is_a_start_of_the_local_search() -> None:
+    """The incumbent that ``_maximize`` starts one L-BFGS-B run from is the point of the best
+    feasible trial (an infeasible one, however good, is not), on the GP's [0, 1] scales;
+    with nothing feasible there is none."""
+    def objective(t: Trial) -> tuple[float, list[float]]:
+        x = t.suggest_float("x", 0.0, 10.0)
+        return (x - 2.0) ** 2, [x - 5.0]  # feasible when x <= 5
+
+    run = Run(GPSampler(seed=1, n_startup_trials=30))
+    run.optimize(objective, 30)
+    sampler, view = run.study.sampler, run.study.view
+    assert isinstance(sampler, GPSampler)
+    model = sampler._model_of(view, {"x": FloatDistribution(0.0, 10.0)})
+    assert model is not None and model.incumbent is not None
+    xs = view.param("x")
+    feasible = xs <= 5.0
+    best = xs[feasible][np.argmin((xs[feasible] - 2.0) ** 2)]
+    assert model.incumbent[0] == pytest.approx(best / 10.0)
+
+    none = Run(GPSampler(seed=1, n_startup_trials=10))
+    none.optimize(lambda t: (t.suggest_float("x", 0.0, 1.0), [1.0]), 12)  # never feasible
+    blind = none.study.sampler
+    assert isinstance(blind, GPSampler)
+    model = blind._model_of(none.study.view, {"x": FloatDistribution(0.0, 1.0)})
+    assert model is not None and model.incumbent is None and model.best is None
