@@ -294,7 +294,7 @@ class Study:
                 state=names[trial.state],  # type: ignore[arg-type]
                 values=None if trial.values is None else list(trial.values),
                 params=dict(trial.params),
-                distributions=convert.dists_to_wire(trial.distributions),  # type: ignore[arg-type]
+                distributions=convert.dists_to_wire(trial.distributions),
                 steps=steps,
                 intermediate=[trial.intermediate_values[s] for s in steps],
                 user_attrs=dict(trial.user_attrs) or None,
@@ -426,7 +426,7 @@ def create_study(
         directions=_directions(direction, directions),  # type: ignore[arg-type]
         sampler=_plugin("sampler", sampler, "tpe"),
         pruner=_plugin("pruner", pruner, "nop"),
-        space=None if space is None else convert.dists_to_wire(space),  # type: ignore[arg-type]
+        space=None if space is None else convert.dists_to_wire(space),
         n_trials=n_trials,
         max_concurrent=max_concurrent,
         max_retry=max_retry,

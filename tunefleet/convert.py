@@ -20,8 +20,14 @@ STATE_NAMES = {
 }
 
 
-def dists_to_wire(ds: Mapping[str, Distribution]) -> dict[str, dict[str, Any]]:
-    return {k: dists.to_dict(d) for k, d in ds.items()}
+def dist_to_wire(d: Distribution) -> Any:
+    """The plain map a message field of type ``WireDist`` takes (pydantic validates it into
+    the field's model, hence ``Any``)."""
+    return dists.to_dict(d)
+
+
+def dists_to_wire(ds: Mapping[str, Distribution]) -> dict[str, Any]:
+    return {k: dist_to_wire(d) for k, d in ds.items()}
 
 
 def dist_from_wire(d: BaseModel | Mapping[str, Any]) -> Distribution:

@@ -39,7 +39,7 @@ def wire_reply(reply: core.Reply, request_id: str, study: str) -> Any:
         return m.TrialReply(
             number=reply.number,
             params=reply.params,
-            distributions=convert.dists_to_wire(reply.distributions),  # type: ignore[arg-type]
+            distributions=convert.dists_to_wire(reply.distributions),
             request_id=request_id, study=study,
         )
     if isinstance(reply, core.Wait):

@@ -186,8 +186,8 @@ class CmaEsSampler(Sampler):
         rest = {k: d for k, d in space.items() if k not in out}
         if rest and self._independent is not None:
             out.update(self._independent.sample_relative(view, trial, rest))
-        elif rest:
-            out.update({k: random_value(self._seed, trial.number, k, d) for k, d in rest.items()})
+        else:
+            out.update({k: self.sample_independent(view, trial, k, d) for k, d in rest.items()})
         return {k: out[k] for k in space}
 
     def sample_independent(

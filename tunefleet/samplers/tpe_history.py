@@ -20,12 +20,7 @@ import numpy as np
 
 from tunefleet.core.distributions import CategoricalDistribution, Distribution
 from tunefleet.core.history import StudyView
-from tunefleet.core.pareto import (  # noqa: F401 - hypervolume is re-exported for the tests
-    GrowingRanks,
-    hssp,
-    hypervolume,
-)
-from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks  # noqa: F401 - for the tests
+from tunefleet.core.pareto import GrowingRanks, hssp
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.samplers.parzen import Axis, log_unit_mass

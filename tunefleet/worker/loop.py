@@ -103,7 +103,7 @@ def tell_request(study: str, trial: Trial, outcome: Outcome) -> m.Tell:
         state=outcome.state,  # type: ignore[arg-type]
         values=outcome.values,
         params=trial.params,
-        distributions=dists_to_wire(trial.distributions),  # type: ignore[arg-type]
+        distributions=dists_to_wire(trial.distributions),
         user_attrs=trial.user_attrs or None,
         constraints=trial.constraints,
         reason=outcome.reason,  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tunefleet.convert import dist_to_wire
 from tunefleet.core.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -21,7 +22,6 @@ from tunefleet.core.distributions import (
     IntDistribution,
     ParamValue,
     check_value,
-    to_dict,
 )
 from tunefleet.errors import InvalidValue
 from tunefleet.protocol import messages as m
@@ -117,7 +117,7 @@ class Trial(_Suggests):
                 study=self.study,
                 trial=self.number,
                 name=name,
-                distribution=to_dict(dist),  # type: ignore[arg-type]  # pydantic validates it
+                distribution=dist_to_wire(dist),
             )
         )
         return reply.value

@@ -267,7 +267,7 @@ def zdt1(t: Trial) -> tuple[float, float]:
 
 
 def test_several_objectives_split_by_pareto_rank() -> None:
-    from tunefleet.samplers.tpe_history import hypervolume
+    from tunefleet.core.pareto import hypervolume
 
     def front_hv(sampler: Any) -> float:
         run = Run(sampler, directions=("minimize", "minimize"))

@@ -11,16 +11,11 @@ from hypothesis import strategies as st
 
 from tests.unit.samplers.studies import Run
 from tunefleet.core.distributions import FloatDistribution
+from tunefleet.core.pareto import hssp, hypervolume
+from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks
 from tunefleet.core.trial import TrialState
 from tunefleet.samplers import TPESampler
-from tunefleet.samplers.tpe_history import (
-    TrialFacts,
-    hssp,
-    hypervolume,
-    nondomination_ranks,
-    split,
-    split_ranked,
-)
+from tunefleet.samplers.tpe_history import TrialFacts, split, split_ranked
 
 X = FloatDistribution(0.0, 1.0)
 
