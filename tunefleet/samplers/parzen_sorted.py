@@ -35,6 +35,7 @@ from tunefleet.samplers.parzen import (
     finite_log,
     floor_width,
     log_unit_mass,
+    sorted_bandwidths,
 )
 
 _EPS = 1e-13  # what the kernels left out may add, relative to the prior's density
@@ -43,18 +44,6 @@ _Z_LEAST = 0.34  # the least mass on [0, 1] of a kernel centred in [0, 1] no wid
 _PAD = 1.5  # the position of the padding kernels: further than any reach from [0, 1]
 _NEVER = -1e300  # the log weight of a padding kernel
 _CHUNK = 1 << 18  # exponents summed per numpy call in log_pdf: about 1 MB
-
-
-def sorted_bandwidths(mu: np.ndarray, consider_endpoints: bool) -> np.ndarray:
-    """``parzen.bandwidths`` of positions sorted along the last axis, in their order."""
-    n = mu.shape[-1]
-    edge = np.zeros(mu.shape[:-1] + (1,))
-    s = np.concatenate([edge, mu, edge + 1.0], axis=-1)
-    gaps = np.diff(s, axis=-1)
-    sig = np.maximum(gaps[..., :-1], gaps[..., 1:])
-    if not consider_endpoints and n >= 2:
-        sig[..., 0], sig[..., -1] = s[..., 2] - s[..., 1], s[..., -2] - s[..., -3]
-    return np.clip(sig, floor_width(n), 1.0)
 
 
 def handles(axis: Axis, n: int) -> bool:

@@ -31,7 +31,14 @@ from tunefleet.core.distributions import CategoricalDistribution, Distribution, 
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
-from tunefleet.samplers.parzen import CAT, Axis, Parzen, floor_width, log_unit_mass
+from tunefleet.samplers.parzen import (
+    CAT,
+    Axis,
+    Parzen,
+    floor_width,
+    log_unit_mass,
+    take_rows,
+)
 from tunefleet.samplers.parzen_sorted import SortedParzen, handles
 from tunefleet.samplers.tpe_history import TrialFacts, split_ranked, usable
 
@@ -46,6 +53,20 @@ def default_weights(n: int) -> np.ndarray:
     if n < 25:
         return np.ones(n)
     return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+
+
+def merge_rows(
+    sorted_rows: np.ndarray, new: np.ndarray, *moved: tuple[np.ndarray, np.ndarray]
+) -> list[np.ndarray]:
+    """Each row of ``new`` (sorted) merged into the same row of ``sorted_rows`` (sorted), a
+    new value after the equal ones; then each (rows, their new entries) of ``moved``
+    merged at the same places. Every row grows by ``new``'s width, in one insert."""
+    d, n = sorted_rows.shape
+    at = np.concatenate([np.searchsorted(sorted_rows[r], new[r], side="right") + r * n
+                         for r in range(d)]) if d else np.zeros(0, dtype=np.int64)
+    shape = (d, n + new.shape[1])
+    return [np.insert(a.ravel(), at, b.ravel()).reshape(shape)
+            for a, b in ((sorted_rows, new), *moved)]
 
 
 @dataclass(frozen=True)
@@ -326,13 +347,13 @@ class TPESampler(Sampler):
         axes = [p.axes[0] for p in parts]
         pos = np.array([p.cols[0][good] for p in parts]).reshape(len(parts), len(good))
         by_pos = np.argsort(pos, axis=1, kind="stable")
-        below = SortedParzen(axes, np.take_along_axis(pos, by_pos, axis=1), by_pos,
+        below = SortedParzen(axes, take_rows(pos, by_pos), by_pos,
                              self._good_weights(len(good), len(facts.signs), lean), **options)
         candidates = below.sample([p.rng for p in parts], self.n_ei_candidates)  # (m, rows)
         weights, in_g = self._g_weights(facts, bad, parts[0].run_numbers)
-        sorted_rows = [self._g_sorted(facts, *next(iter(p.block.items())), in_g, p.run_obs[:, 0])
-                       for p in parts]
-        mu, order, log_z = (np.array([r[j] for r in sorted_rows]) for j in range(3))
+        params = tuple(next(iter(p.block.items())) for p in parts)
+        run_pos = np.stack([p.run_obs[:, 0] for p in parts])
+        mu, order, log_z = self._g_sorted(facts, params, in_g, run_pos)
         above = SortedParzen(axes, mu, order, weights, floor_log_z=log_z, **options)
         log_g = above.log_pdf(candidates)
         if len(parts[0].run_obs):
@@ -350,20 +371,40 @@ class TPESampler(Sampler):
     def _bad_rows(
         self, facts: TrialFacts, block: dict[str, Distribution], axes: list[Axis],
         cols: list[np.ndarray], bad: np.ndarray, run_obs: np.ndarray, run_numbers: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None], np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """g's rows (finished bad trials in trial-number order, then the running ones), their
-        weights, per axis the order that sorts them, and per numeric axis the rows' kernels'
-        masses at the floor width (``TrialFacts.floor_log_mass``)."""
-        bad_obs, used = self._observations(cols, bad)
-        bad_kept = bad[used]
-        floor = floor_width(len(bad_obs) + len(run_obs))
-        numeric = [(i, k) for i, k in enumerate(block) if axes[i].kind != CAT]
-        log_z = np.empty((len(numeric), len(bad_obs) + len(run_obs)))
-        for j, (i, k) in enumerate(numeric):
-            log_z[j, : len(bad_obs)] = facts.floor_log_mass(k, block[k], floor)[bad_kept]
-            log_z[j, len(bad_obs) :] = log_unit_mass(run_obs[:, i], floor)
-        bad_numbers = facts.view.numbers()[bad_kept]
+        weights, and per numeric axis the order that sorts them and the rows' kernels' masses
+        at the floor width, from the facts' sorted columns (``TrialFacts.sorted_block``): no
+        sort of the finished trials per ask."""
+        n_run = len(run_obs)
+        num = [i for i, a in enumerate(axes) if a.kind != CAT]
+        items = list(block.items())
+        sorted_block = facts.sorted_block(tuple(items[i] for i in num)) if num else None
+        raw = np.empty((len(bad), len(axes)))
+        if sorted_block is not None:
+            raw[:, num] = sorted_block.units[bad]
+        for i, a in enumerate(axes):
+            if a.kind == CAT:
+                raw[:, i] = cols[i][bad]
+        used = ~np.isnan(raw).any(axis=1)
+        bad_obs, bad_kept = raw[used], bad[used]
         n_fin = len(bad_obs)
+        floor = floor_width(n_fin + n_run)
+        orders = np.zeros((len(num), n_fin), dtype=np.int64)
+        log_z = np.empty((len(num), n_fin + n_run))
+        if sorted_block is not None:
+            row_of = np.full(facts.n, -1, dtype=np.int64)
+            row_of[bad_kept] = np.arange(n_fin)
+            rows = row_of[sorted_block.order]
+            orders = rows[rows >= 0].reshape(len(num), n_fin)  # each row holds every bad row once
+            log_z[:, :n_fin] = sorted_block.log_mass(floor)[bad_kept].T
+            run_pos = run_obs[:, num].T
+            log_z[:, n_fin:] = log_unit_mass(run_pos, floor)
+            if n_run:
+                by_pos = np.argsort(run_pos, axis=1, kind="stable")
+                _, orders = merge_rows(take_rows(np.ascontiguousarray(bad_obs[:, num].T), orders),
+                                       take_rows(run_pos, by_pos), (orders, n_fin + by_pos))
+        bad_numbers = facts.view.numbers()[bad_kept]
         bad_obs = np.concatenate([bad_obs, run_obs])
         run_sorted = np.sort(run_numbers)
         ranks = np.concatenate([
@@ -371,7 +412,7 @@ class TPESampler(Sampler):
             np.searchsorted(bad_numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
         ])
         bad_w = self._weights(len(bad_obs))[ranks]
-        return bad_obs, bad_w, self._orders(facts, block, axes, bad_kept, bad_obs, n_fin), log_z
+        return bad_obs, bad_w, orders, log_z
 
     def _g_weights(
         self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray
@@ -395,22 +436,25 @@ class TPESampler(Sampler):
 
     @staticmethod
     def _g_sorted(
-        facts: TrialFacts, name: str, dist: Distribution, in_g: np.ndarray, run_pos: np.ndarray,
+        facts: TrialFacts, params: tuple[tuple[str, Distribution], ...], in_g: np.ndarray,
+        run_pos: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """g's kernels on the axis of one numeric param, sorted by position: (positions,
-        their indices into ``_g_weights``' weights, their masses at the floor width); the
-        kernels of ``_bad_rows`` in ``_orders``' order, from the facts' sorted column."""
-        order = facts.sorted_of(name, dist)
-        order = order[in_g[order]]
-        floor = floor_width(len(order) + len(run_pos))
-        mu = facts.unit_of(name, dist)[order]
-        log_z = facts.floor_log_mass(name, dist, floor)[order]
-        if len(run_pos):
-            by_pos = np.argsort(run_pos, kind="stable")
-            pos = run_pos[by_pos]
-            at = np.searchsorted(mu, pos, side="right")
-            mu, order = np.insert(mu, at, pos), np.insert(order, at, facts.n + by_pos)
-            log_z = np.insert(log_z, at, log_unit_mass(pos, floor))
+        """g's kernels on the axes of single numeric params, a row each, sorted by position:
+        (positions, their indices into ``_g_weights``' weights, their masses at the floor
+        width), each (params, kernels); row d holds the kernels of ``_bad_rows`` for
+        ``params[d]`` in the order ``_bad_rows`` gives them. ``run_pos``: (params, running)."""
+        d, n_run = run_pos.shape
+        n_g = int(np.count_nonzero(in_g))
+        floor = floor_width(n_g + n_run)
+        block = facts.sorted_block(params)
+        order = block.order[in_g[block.order]].reshape(d, n_g)  # each row holds g's trials once
+        flat = order * d + np.arange(d)[:, None]  # (trial, param) in the (n, params) matrices
+        mu, log_z = np.take(block.units, flat), np.take(block.log_mass(floor), flat)
+        if n_run:
+            by_pos = np.argsort(run_pos, axis=1, kind="stable")
+            pos = take_rows(run_pos, by_pos)
+            mu, order, log_z = merge_rows(mu, pos, (order, facts.n + by_pos),
+                                          (log_z, log_unit_mass(pos, floor)))
         return mu, order, log_z
 
     def _split(
@@ -449,34 +493,6 @@ class TPESampler(Sampler):
                          consider_endpoints=self.consider_endpoints,
                          sigmas=_LIE_WIDTH * widths)
         return np.logaddexp(math.log1p(-share) + log_g, math.log(share) + pending.log_pdf(candidates))
-
-    @staticmethod
-    def _orders(
-        facts: TrialFacts,
-        block: dict[str, Distribution],
-        axes: list[Axis],
-        kept: np.ndarray,
-        obs: np.ndarray,
-        n_fin: int,
-    ) -> list[np.ndarray | None]:
-        """Per axis, the order that sorts the rows of ``obs``, from the facts' sorted columns
-        (no sort of the finished trials per ask); the running rows are merged in."""
-        row_of = np.full(facts.n, -1, dtype=np.int64)
-        row_of[kept] = np.arange(n_fin)
-        orders: list[np.ndarray | None] = []
-        for i, (name, dist) in enumerate(block.items()):
-            if axes[i].kind == CAT:
-                orders.append(None)
-                continue
-            rows = row_of[facts.sorted_of(name, dist)]
-            rows = rows[rows >= 0]
-            if n_fin == len(obs):  # no RUNNING rows to merge in
-                orders.append(rows)
-                continue
-            run = n_fin + np.argsort(obs[n_fin:, i], kind="stable")
-            at = np.searchsorted(obs[rows, i], obs[run, i], side="right")
-            orders.append(np.insert(rows, at, run))
-        return orders
 
     @staticmethod
     def _n_running(view: StudyView, trial: TrialRecord, cohort: int | None) -> int:

@@ -23,10 +23,11 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.pareto import GrowingRanks, hssp
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.parzen import Axis, log_unit_mass
+from tunefleet.samplers.parzen import Axis, log_unit_mass, take_rows
 
 SKIP, GOOD, PRUNED, INFEASIBLE = 0, 1, 2, 3  # a finished trial's class; FAIL is SKIP
 _EPS = 1e-12
+_KEPT_BLOCKS = 8  # the blocks whose sorted columns TrialFacts keeps (``sorted_block``)
 
 
 def usable(record: TrialRecord, name: str, dist: Distribution) -> float:
@@ -72,6 +73,59 @@ class _Column:
         return self._buf[: self._n]
 
 
+class SortedBlock:
+    """What TPE keeps about the numeric params of a block, as matrices that grow with the
+    finished trials: ``units`` (n, params), each trial's ``unit_of`` positions (NaN where
+    it has no usable value); ``order`` (params, n), row d the finished indices sorted by
+    their value of param d (ties by finishing order), then those without a usable value;
+    and, from ``log_mass``, each position's kernel's log mass on [0, 1] at a width (NaN
+    positions count as 0.5). New trials are appended to ``units`` and merged into every
+    row of ``order`` with one insert."""
+
+    def __init__(self, d: int) -> None:
+        self.order = np.zeros((d, 0), dtype=np.int64)
+        self._key = np.zeros((d, 0))  # the sorted internal values, +inf for NaN
+        self._units = np.empty((64, d))
+        self._log_z = np.empty((64, d))
+        self._n = 0
+        self._floor = math.nan
+
+    @property
+    def units(self) -> np.ndarray:
+        return self._units[: self._n]
+
+    def log_mass(self, floor: float) -> np.ndarray:
+        """(n, params): ``parzen.log_unit_mass`` of ``units`` at the width ``floor``, kept
+        while the floor stays (which it does from n = 98 on)."""
+        if floor != self._floor:
+            self._floor = floor
+            self._log_z[: self._n] = log_unit_mass(np.nan_to_num(self.units, nan=0.5), floor)
+        return self._log_z[: self._n]
+
+    def grow(self, values: np.ndarray, units: np.ndarray) -> None:
+        """Take in the next trials: ``values`` and ``units`` (params, new) as given by
+        ``values_of`` and ``unit_of``."""
+        d, m = values.shape
+        start, end = self._n, self._n + m
+        if end > len(self._units):
+            cap = max(end, 2 * len(self._units))
+            for name in ("_units", "_log_z"):
+                buf = np.empty((cap, d))
+                buf[:start] = getattr(self, name)[:start]
+                setattr(self, name, buf)
+        self._units[start:end] = units.T
+        if not math.isnan(self._floor):
+            self._log_z[start:end] = log_unit_mass(np.nan_to_num(units.T, nan=0.5), self._floor)
+        self._n = end
+        key = np.where(np.isnan(values), np.inf, values)
+        by = np.argsort(key, axis=1, kind="stable")  # ties by finishing order
+        key = take_rows(key, by)
+        at = np.concatenate([np.searchsorted(self._key[r], key[r], side="right") + r * start
+                             for r in range(d)])
+        self.order = np.insert(self.order.ravel(), at, (start + by).ravel()).reshape(d, end)
+        self._key = np.insert(self._key.ravel(), at, key.ravel()).reshape(d, end)
+
+
 class TrialFacts:
     """Per finished trial (in the view's finishing order): class, loss, violation, pruned
     step; plus the intersection space and the groups of params seen together."""
@@ -89,10 +143,8 @@ class TrialFacts:
         self.groups: list[dict[str, Distribution]] = []
         self._last_space: dict[str, Distribution] | None = None  # what _add_space saw last
         self._columns: dict[tuple[str, Distribution], _Column] = {}
-        self._sorted: dict[tuple[str, Distribution], tuple[np.ndarray, np.ndarray]] = {}
-        self._sorted_upto: dict[tuple[str, Distribution], int] = {}
         self._units: dict[tuple[str, Distribution], _Column] = {}
-        self._floor_mass: dict[tuple[str, Distribution], tuple[float, _Column]] = {}
+        self._blocks: dict[tuple[tuple[str, Distribution], ...], SortedBlock] = {}
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)
         self._cohorts: np.ndarray = np.zeros(0, dtype=np.int64)  # -1: not known yet
 
@@ -188,37 +240,18 @@ class TrialFacts:
             unit.extend(Axis.of(dist).to_unit(values[len(unit):]))
         return unit.values
 
-    def floor_log_mass(self, name: str, dist: Distribution, floor: float) -> np.ndarray:
-        """Per finished trial, the log of the mass on [0, 1] of a kernel ``floor`` wide at its
-        ``unit_of`` position (``parzen.log_unit_mass``): the width nearly every kernel has
-        at thousands of trials, so that a kernel's mass is computed once, not per ask. The
-        column for another floor (which changes while n < 98) replaces it."""
-        unit = self.unit_of(name, dist)
-        key = (name, dist)
-        kept_floor, col = self._floor_mass.get(key, (floor, _Column()))
-        if kept_floor != floor:
-            col = _Column()
-        self._floor_mass[key] = (floor, col)
-        if len(col) < len(unit):
-            col.extend(log_unit_mass(unit[len(col):], floor))
-        return col.values
-
-    def sorted_of(self, name: str, dist: Distribution) -> np.ndarray:
-        """The finished indices with a usable value of ``name`` (see ``values_of``), sorted by
-        that value (ties by finishing order); kept up to date by merging in new trials."""
-        col = self.values_of(name, dist)
-        key = (name, dist)
-        idx, vals = self._sorted.get(key, (np.zeros(0, dtype=np.int64), np.zeros(0)))
-        have = self._sorted_upto.get(key, 0)
+    def sorted_block(self, params: tuple[tuple[str, Distribution], ...]) -> SortedBlock:
+        """The ``SortedBlock`` of ``params`` (numeric ones), up to date with the finished
+        trials; those of the last few blocks asked for are kept from ask to ask."""
+        block = self._blocks.pop(params, None) or SortedBlock(len(params))
+        have = len(block.units)
         if have < self.n:
-            new = np.arange(have, self.n)
-            new = new[~np.isnan(col[new])]
-            new = new[np.argsort(col[new], kind="stable")]
-            at = np.searchsorted(vals, col[new], side="right")
-            idx, vals = np.insert(idx, at, new), np.insert(vals, at, col[new])
-            self._sorted[key] = (idx, vals)
-            self._sorted_upto[key] = self.n
-        return idx
+            block.grow(np.stack([self.values_of(k, d)[have:] for k, d in params]),
+                       np.stack([self.unit_of(k, d)[have:] for k, d in params]))
+        self._blocks[params] = block  # (re)inserted last: the newest
+        while len(self._blocks) > _KEPT_BLOCKS:
+            del self._blocks[next(iter(self._blocks))]
+        return block
 
     def by_number(self) -> np.ndarray:
         """Finished indices in trial-number order."""

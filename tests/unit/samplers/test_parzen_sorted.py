@@ -10,8 +10,15 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from tunefleet.samplers.parzen import Axis, Parzen, bandwidths, floor_width, log_unit_mass
-from tunefleet.samplers.parzen_sorted import SortedParzen, handles, sorted_bandwidths
+from tunefleet.samplers.parzen import (
+    Axis,
+    Parzen,
+    bandwidths,
+    floor_width,
+    log_unit_mass,
+    sorted_bandwidths,
+)
+from tunefleet.samplers.parzen_sorted import SortedParzen, handles
 
 DISTS = {
     "float": FloatDistribution(-5.0, 10.0),
@@ -120,11 +127,31 @@ def test_each_row_is_its_own_mixture_over_the_shared_weights(n: int, seed: int,
         assert np.allclose(got[:, d], fulls[d].log_pdf(x[:, [d]]), rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 50])
-def test_sorted_bandwidths_are_parzens(n: int) -> None:
-    mu = np.sort(np.random.default_rng(n).uniform(0, 1, n))
+def _optuna_sigmas(mus: list[float], consider_endpoints: bool) -> list[float]:
+    """Optuna's bandwidths on [0, 1], written out point by point."""
+    n = len(mus)
+    s = [0.0] + sorted(mus) + [1.0]
+    out = []
+    for mu in mus:
+        i = s.index(mu, 1)  # (distinct positions)
+        sig = max(s[i] - s[i - 1], s[i + 1] - s[i])
+        if not consider_endpoints and n >= 2 and i in (1, n):
+            sig = s[2] - s[1] if i == 1 else s[n] - s[n - 1]
+        out.append(min(max(sig, 1.0 / min(100.0, n + 2.0)), 1.0))
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 50, 300])
+def test_bandwidths_of_every_row_are_optunas(n: int) -> None:
+    """Rows in any order, with or without an order given, and sorted rows alike."""
+    mus = np.random.default_rng(n).uniform(0, 1, (3, n))
     for ends in (False, True):
-        assert np.array_equal(sorted_bandwidths(mu, ends), bandwidths(mu, ends))
+        want = np.array([_optuna_sigmas(list(row), ends) for row in mus]).reshape(3, n)
+        assert np.allclose(bandwidths(mus, ends), want, rtol=0, atol=1e-15)
+        order = np.argsort(mus, axis=1)
+        assert np.allclose(bandwidths(mus, ends, order), want, rtol=0, atol=1e-15)
+        got = sorted_bandwidths(np.take_along_axis(mus, order, axis=1), ends)
+        assert np.allclose(got, np.take_along_axis(want, order, axis=1), rtol=0, atol=1e-15)
 
 
 def test_without_a_prior_kernels_far_from_zero_do_not_overflow() -> None:

@@ -354,11 +354,11 @@ def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
                                                      run_numbers)
     kept = bad[~np.isnan(col[bad])]
     by_index, in_g = sampler._g_weights(facts, kept, run_numbers)
-    mu, order, sorted_log_z = sampler._g_sorted(facts, "x", dist, in_g, run_obs[:, 0])
+    mu, order, sorted_log_z = sampler._g_sorted(facts, (("x", dist),), in_g, run_obs[:, :1].T)
     general = orders[0]
-    assert general is not None
-    assert np.array_equal(mu, rows[general, 0]) and np.array_equal(by_index[order], weights[general])
-    assert np.array_equal(sorted_log_z, log_z[0, general])
+    assert np.array_equal(mu[0], rows[general, 0])
+    assert np.array_equal(by_index[order[0]], weights[general])
+    assert np.array_equal(sorted_log_z[0], log_z[0, general])
     assert np.allclose(log_z[0], log_unit_mass(rows[:, 0], floor_width(len(rows))), rtol=0, atol=1e-15)
 
 

@@ -15,7 +15,8 @@ from tunefleet.core.pareto import hssp, hypervolume
 from tunefleet.core.pareto import nondominated_ranks as nondomination_ranks
 from tunefleet.core.trial import TrialState
 from tunefleet.samplers import TPESampler
-from tunefleet.samplers.tpe_history import TrialFacts, split, split_ranked
+from tunefleet.samplers.parzen import floor_width, log_unit_mass
+from tunefleet.samplers.tpe_history import _KEPT_BLOCKS, TrialFacts, split, split_ranked
 
 X = FloatDistribution(0.0, 1.0)
 
@@ -103,11 +104,55 @@ def test_facts_grow_with_the_view_and_start_over_on_another() -> None:
     run.tell(t, 0.0)
     facts.sync()
     assert facts.n == 3 and list(facts.values_of("x", X)) == [r.params["x"] for r in run.study.trials]
-    assert list(facts.sorted_of("x", X)) == list(np.argsort(facts.values_of("x", X), kind="stable"))
     other = FloatDistribution(0.0, 0.5)  # a narrower range: values outside it are not usable
     col = facts.values_of("x", other)
     assert all((np.isnan(c) and v > 0.5) or c == v for c, v in zip(col, facts.values_of("x", X),
                                                                       strict=True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batches=st.lists(st.integers(1, 30), min_size=1, max_size=6), seed=st.integers(0, 10**6))
+def test_sorted_blocks_are_the_columns_sorted_afresh(batches: list[int], seed: int) -> None:
+    """After each batch of trials (ties, params left out, values outside a narrower range,
+    a floor that moves while n < 98), every row of ``sorted_block`` is its column sorted
+    afresh: by value, ties by finishing order, the trials without a usable value last."""
+    rng = np.random.default_rng(seed)
+    dists = {"a": FloatDistribution(0.0, 1.0), "b": FloatDistribution(1e-3, 1.0, log=True),
+             "c": FloatDistribution(0.0, 1.0, step=0.25)}
+    run = Run(TPESampler(n_startup_trials=10**6))
+    facts = TrialFacts(run.study.view)
+    params = (("a", dists["a"]), ("b", dists["b"]), ("c", dists["c"]),
+              ("a", FloatDistribution(0.0, 0.5)))  # a narrower range: some values not usable
+    for size in batches:
+        for _ in range(size):
+            t = run.ask()
+            for name, dist in dists.items():
+                if rng.random() < 0.8:
+                    t.suggest(name, dist)
+            run.tell(t, 0.0)
+        facts.sync()
+        floor = floor_width(int(rng.integers(0, 150)))
+        block = facts.sorted_block(params)
+        log_z = block.log_mass(floor)
+        for r, (name, dist) in enumerate(params):
+            values, units = facts.values_of(name, dist), facts.unit_of(name, dist)
+            want = np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")
+            assert block.order[r].tolist() == want.tolist()
+            assert np.array_equal(block.units[:, r], units, equal_nan=True)
+            usable = ~np.isnan(units)
+            assert np.array_equal(log_z[usable, r], log_unit_mass(units[usable], floor))
+
+
+def test_sorted_blocks_kept_are_the_last_few_asked_for() -> None:
+    run = history([(TrialState.COMPLETE, float(v), None) for v in range(5)])
+    facts = TrialFacts(run.study.view)
+    facts.sync()
+    blocks = [(("x", FloatDistribution(0.0, 1.0 + i)),) for i in range(_KEPT_BLOCKS + 2)]
+    for block in blocks:
+        facts.sorted_block(block)
+    assert list(facts._blocks) == blocks[2:]
+    facts.sorted_block(blocks[2])  # asked for again: the newest
+    assert list(facts._blocks) == blocks[3:] + blocks[2:3]
 
 
 def brute_ranks(loss: np.ndarray) -> np.ndarray:
