@@ -132,12 +132,31 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     pts = pts[np.all(pts < ref, axis=1)]
     if len(pts) == 0:
         return 0.0
+    if pts.shape[1] == 3 and len(pts) <= _GRID:
+        return _hv3(pts, ref)  # (dominated points change nothing there: no front needed)
     if pts.shape[1] > 2:
         pts = pts[_small_front(pts) if len(pts) <= _SMALL else pareto_front(pts)]
     return _hv(pts, ref)
 
 
 _SMALL = 64  # up to this many points, the front by all pairs at once
+_GRID = 400  # up to this many points, a 3-D volume on the grid of their x and y values
+
+
+def _hv3(pts: np.ndarray, ref: np.ndarray) -> float:
+    """The 3-D volume of points no worse than ``ref``, on the grid that their x and y values
+    cut the reference box into: above cell (a, b) the volume is dominated from the least z
+    of the points with x <= the cell's x and y <= its y, a prefix minimum over both axes.
+    n^2 cells, a few numpy calls, no front and no recursion. Points of equal x (or y) may
+    take their ranks in any order: the cells between them are 0 wide."""
+    n = len(pts)
+    by_x, by_y = np.argsort(pts[:, 0]), np.argsort(pts[:, 1])
+    z = np.full((n, n), ref[2])
+    z[np.argsort(by_x), np.argsort(by_y)] = pts[:, 2]  # at (x rank, y rank): one point a cell
+    np.minimum.accumulate(z, axis=0, out=z)
+    np.minimum.accumulate(z, axis=1, out=z)
+    xs, ys = np.append(pts[by_x, 0], ref[0]), np.append(pts[by_y, 1], ref[1])
+    return float((xs[1:] - xs[:-1]) @ (ref[2] - z) @ (ys[1:] - ys[:-1]))
 
 
 def _small_front(pts: np.ndarray) -> np.ndarray:
@@ -151,6 +170,8 @@ def _small_front(pts: np.ndarray) -> np.ndarray:
 def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
     if pts.shape[1] == 1:
         return float(ref[0] - pts[:, 0].min())
+    if pts.shape[1] == 3 and len(pts) <= _GRID:
+        return _hv3(pts, ref)
     if pts.shape[1] == 2:
         pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
         ys = np.minimum.accumulate(pts[:, 1])
@@ -169,7 +190,8 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
 
     A row's contribution to the chosen set S is its box minus the volume S dominates inside
     that box, which is the hypervolume of the componentwise maxima of S and the row: a set
-    that is mostly dominated, so far cheaper than the hypervolume of S plus the row."""
+    that is mostly dominated, so far cheaper than the hypervolume of S plus the row. Every
+    row must be no worse than ``ref``."""
     n = len(pts)
     if k >= n:
         return np.arange(n)
@@ -185,7 +207,9 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
             fresh[:] = False
             continue
         if chosen:
-            bound[i] = box[i] - hypervolume(np.maximum(pts[chosen], pts[i]), ref)
+            corners = np.maximum(pts[chosen], pts[i])  # no worse than ref, as every row
+            grid = pts.shape[1] == 3 and len(chosen) <= _GRID
+            bound[i] = box[i] - (_hv3(corners, ref) if grid else hypervolume(corners, ref))
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tunefleet.core import pareto
 from tunefleet.core.pareto import (
     GrowingRanks,
     _small_front,
@@ -132,6 +133,21 @@ def test_hypervolume_never_shrinks_when_a_point_is_added(pts: np.ndarray, extra:
     ref = np.full(pts.shape[1], 11.0)
     point = np.array(extra[: pts.shape[1]])
     assert hypervolume(np.vstack([pts, point]), ref) >= hypervolume(pts, ref) - 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(pts=point_sets(80, 4, grid=True), size=st.sampled_from([3, 400]))
+def test_hypervolume_on_the_grid_is_the_sliced_one(pts: np.ndarray, size: int) -> None:
+    """The 3-D grid volume (also each slice of a 4-D one) against slicing by the last
+    objective down to 2-D, with ties, duplicates and dominated points; ``size``: the most
+    points measured on the grid (3: hardly any)."""
+    ref = np.full(pts.shape[1], 6.0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_GRID", 0)
+        sliced = hypervolume(pts, ref)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_GRID", size)
+        assert hypervolume(pts, ref) == pytest.approx(sliced, rel=1e-12, abs=1e-12)
 
 
 def test_hypervolume_is_zero_when_no_point_dominates_the_reference() -> None:
