@@ -44,6 +44,7 @@ _Z_LEAST = 0.34  # the least mass on [0, 1] of a kernel centred in [0, 1] no wid
 _PAD = 1.5  # the position of the padding kernels: further than any reach from [0, 1]
 _NEVER = -1e300  # the log weight of a padding kernel
 _CHUNK = 1 << 18  # exponents summed per numpy call in log_pdf: about 1 MB
+_INNER = 4.0  # log_pdf_bounds' window, in floor widths either side of a point
 
 
 def handles(axis: Axis, n: int) -> bool:
@@ -102,6 +103,7 @@ class SortedParzen:
         # log_pdf: their exponent at t is a t^2 + b_k t + c_k with one a. Every other
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
+        self.floor = floor
         self.a = -0.5 / (floor * floor)
         narrow = at_floor if self.reach < 0.5 else np.zeros((d, n), dtype=bool)
         narrow[2 * narrow.sum(axis=1) <= n] = False
@@ -109,6 +111,7 @@ class SortedParzen:
             log_z = log_unit_mass(mu, floor) if floor_log_z is None else floor_log_z
             peak = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z
             self._set_shift(peak)
+            self._narrow_peaks = np.exp(peak - self.shift).sum(axis=1)
             c = peak + self.a * (mu * mu)
             self.narrow_mu = mu
             self.narrow = np.empty((d, n, 2))
@@ -127,6 +130,7 @@ class SortedParzen:
         inv2 = 1.0 / (sig * sig)
         peak = log_w - log_sig - log_z - _LOG_SQRT_2PI
         self._set_shift(peak)
+        self._narrow_peaks = np.where(narrow, np.exp(peak - self.shift), 0.0).sum(axis=1)
         c = peak - 0.5 * (mu * mu) * inv2
         c = finite_log(c - self.shift)
         b = mu * inv2
@@ -187,6 +191,37 @@ class SortedParzen:
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """log density (log mass on a discrete axis) of row d's mixture at ``x[:, d]``:
         (m, rows) in, (m, rows) out."""
+        t, log_width, mass = self._positions_and_wide(x)
+        if self.narrow.shape[1]:
+            mass += self._narrow_sum(t, self.reach)
+        out = np.empty(t.shape)
+        ok = mass > 1e-280  # else every term is tiny (no prior): summed again after its max
+        with np.errstate(divide="ignore"):
+            out[ok] = np.log(mass[ok])
+            for d, j in zip(*np.nonzero(~ok), strict=True):
+                out[d, j] = self._exact(d, float(t[d, j]))
+        return (out + self.shift + log_width).T
+
+    def log_pdf_bounds(self, x: np.ndarray, sigmas: float = _INNER) -> tuple[np.ndarray, np.ndarray] | None:
+        """Bounds (lo, hi) on ``log_pdf`` at ``x``, from the narrow kernels within ``sigmas``
+        floor widths of each point only: about half the window ``log_pdf`` sums. A narrow
+        kernel further off is below its peak by exp(-sigmas^2 / 2) at least, so all of them
+        add at most that times the sum of the narrow kernels' peaks. None where ``log_pdf``
+        does not window, or windows hardly wider."""
+        inner = sigmas * self.floor
+        if not self.narrow.shape[1] or not self.reach > 1.5 * inner:
+            return None
+        t, log_width, mass = self._positions_and_wide(x)
+        mass += self._narrow_sum(t, inner)
+        rest = self._narrow_peaks[:, None] * math.exp(-0.5 * sigmas * sigmas)
+        with np.errstate(divide="ignore"):
+            lo = np.log(mass) + self.shift + log_width
+            hi = np.log(mass + rest) + self.shift + log_width
+        return lo.T, hi.T
+
+    def _positions_and_wide(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions on [0, 1], log cell widths (0 on continuous axes), the wide kernels'
+        and the prior's sum less the shift), each (rows, m)."""
         t = np.empty(x.T.shape)
         log_width = np.zeros(t.shape)
         for d, axis in enumerate(self.axes):
@@ -196,15 +231,7 @@ class SortedParzen:
             else:
                 t[d] = axis.to_unit(x[:, d])
         mass = self._wide_sum(t) + np.exp(self.log_prior - self.shift - 0.5 * (t - 0.5) ** 2)
-        if self.narrow.shape[1]:
-            mass += self._narrow_sum(t)
-        out = np.empty(t.shape)
-        ok = mass > 1e-280  # else every term is tiny (no prior): summed again after its max
-        with np.errstate(divide="ignore"):
-            out[ok] = np.log(mass[ok])
-            for d, j in zip(*np.nonzero(~ok), strict=True):
-                out[d, j] = self._exact(d, float(t[d, j]))
-        return (out + self.shift + log_width).T
+        return t, log_width, mass
 
     def _wide_sum(self, t: np.ndarray) -> np.ndarray:
         if not self.wide.shape[1]:
@@ -214,7 +241,7 @@ class SortedParzen:
         np.maximum(e, -700.0, out=e)  # exp is slow below its underflow
         return np.matmul(np.ones(e.shape[1]), np.exp(e, out=e))
 
-    def _narrow_sum(self, t: np.ndarray) -> np.ndarray:
+    def _narrow_sum(self, t: np.ndarray, reach: float) -> np.ndarray:
         """The narrow kernels' sum at each t, over those within ``reach`` of it: one window
         of equal length per point, so that all are gathered and summed at once. The rows'
         positions are searched as one sorted array, row d shifted by 2 d."""
@@ -222,8 +249,8 @@ class SortedParzen:
         offsets = 2.0 * np.arange(rows)[:, None]
         flat = (self.narrow_mu + offsets).ravel()
         base = k * np.arange(rows)[:, None]
-        lo = np.searchsorted(flat, (t - self.reach + offsets).ravel(), side="left").reshape(t.shape) - base
-        hi = np.searchsorted(flat, (t + self.reach + offsets).ravel(), side="right").reshape(t.shape) - base
+        lo = np.searchsorted(flat, (t - reach + offsets).ravel(), side="left").reshape(t.shape) - base
+        hi = np.searchsorted(flat, (t + reach + offsets).ravel(), side="right").reshape(t.shape) - base
         length = int((hi - lo).max())
         if length == 0:
             return np.zeros(t.shape)

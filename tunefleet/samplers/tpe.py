@@ -22,6 +22,7 @@ names)``, so a study asks the same points whatever process runs the sampler.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ from tunefleet.samplers.tpe_history import TrialFacts, split_ranked, usable
 WEIGHTS = ("default", "uniform")
 _LIE_WIDTH = 0.25  # a RUNNING trial's kernel in g, as a fraction of l's median kernel width
 _LEAN_SCALE = 1.3  # with k trials RUNNING, l's weights fall by e every 1.3 n_good / k ranks
+# the liar of _sample_rows: log g at candidates ``at`` (m', rows) -> lied log g
+_RowLiar = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def default_weights(n: int) -> np.ndarray:
@@ -355,15 +358,53 @@ class TPESampler(Sampler):
         run_pos = np.stack([p.run_obs[:, 0] for p in parts])
         mu, order, log_z = self._g_sorted(facts, params, in_g, run_pos)
         above = SortedParzen(axes, mu, order, weights, floor_log_z=log_z, **options)
-        log_g = above.log_pdf(candidates)
-        if len(parts[0].run_obs):
-            widths = below.kernel_widths()
-            for d, p in enumerate(parts):
-                log_g[:, d] = self._lie(widths[d : d + 1], len(good), p.run_obs, p.axes,
-                                        candidates[:, d : d + 1], log_g[:, d])
-        best = np.argmax(below.log_pdf(candidates) - log_g, axis=0)
+        lie = self._row_liar(below, len(good), parts, candidates)
+        best = self._best_rows(candidates, below.log_pdf(candidates), above, lie)
         return {k: d.to_external(float(candidates[best[j], j]))
                 for j, p in enumerate(parts) for k, d in p.block.items()}
+
+    @staticmethod
+    def _best_rows(candidates: np.ndarray, log_l: np.ndarray, above: SortedParzen,
+                   lie: _RowLiar | None) -> np.ndarray:
+        """Per row, the candidate with the largest log l - log g, as the argmax over every
+        candidate's exact score: g is bounded first from its nearest kernels
+        (``SortedParzen.log_pdf_bounds``), and only the candidates whose score could reach
+        the best lower bound get their exact g, in candidate order."""
+        cols = np.arange(candidates.shape[1])
+        idx = np.broadcast_to(np.arange(len(candidates))[:, None], candidates.shape)
+
+        def score(at: np.ndarray, log_g: np.ndarray) -> np.ndarray:
+            return log_l[at, cols] - (log_g if lie is None else lie(log_g, at))
+
+        bounds = above.log_pdf_bounds(candidates)
+        if bounds is None:
+            return np.argmax(score(idx, above.log_pdf(candidates)), axis=0)
+        high, low = score(idx, bounds[0]), score(idx, bounds[1])
+        need = high >= low.max(axis=0) - 1e-9  # (with room for rounding)
+        need[:, ~need.any(axis=0)] = True  # (NaN scores: every candidate, as argmax sees them)
+        counts = need.sum(axis=0)
+        # the needed candidates of each row, in order, padded with the row's first
+        at = np.empty((int(counts.max()), len(cols)), dtype=np.int64)
+        for j in cols:
+            rows = np.flatnonzero(need[:, j])
+            at[:, j] = rows[0]
+            at[: len(rows), j] = rows
+        sub = candidates[at, cols]
+        return at[np.argmax(score(at, above.log_pdf(sub)), axis=0), cols]
+
+    def _row_liar(self, below: SortedParzen, n_good: int, parts: list[_Part],
+                  candidates: np.ndarray) -> _RowLiar | None:
+        """``_lie`` for the rows of ``_sample_rows``: a function of log g at the candidates
+        ``at`` (indices into ``candidates``, as (m', rows)); None with nothing running."""
+        if not len(parts[0].run_obs):
+            return None
+        widths = below.kernel_widths()
+        terms = [self._lie_terms(widths[d : d + 1], n_good, p.run_obs, p.axes, candidates[:, d : d + 1])
+                 for d, p in enumerate(parts)]
+        keep, share = terms[0][0], terms[0][1]  # the same for every row: the same trials run
+        pending = np.stack([t[2] for t in terms], axis=1)  # (m, rows)
+        cols = np.arange(len(parts))
+        return lambda log_g, at: np.logaddexp(keep + log_g, share + pending[at, cols])
 
     def _options(self) -> dict[str, Any]:
         return {"prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints}
@@ -488,11 +529,18 @@ class TPESampler(Sampler):
         likely bad as good, and one further off keeps its score. Wider kernels spread
         batches further but cost Hartmann6 and Rosenbrock-10 dearly (benchmarks/README.md).
         ``widths``: l's median kernel width per numeric axis."""
+        keep, share, pending = self._lie_terms(widths, n_good, run_obs, axes, candidates)
+        return np.logaddexp(keep + log_g, share + pending)
+
+    def _lie_terms(self, widths: np.ndarray, n_good: int, run_obs: np.ndarray, axes: list[Axis],
+                   candidates: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """``_lie``'s parts: (log of g's share, log of the RUNNING kernels' share, their
+        mixture's log density at the candidates)."""
         share = len(run_obs) / (len(run_obs) + max(n_good, 1))
         pending = Parzen(axes, run_obs, np.ones(len(run_obs)), prior_weight=0.0,
                          consider_endpoints=self.consider_endpoints,
                          sigmas=_LIE_WIDTH * widths)
-        return np.logaddexp(math.log1p(-share) + log_g, math.log(share) + pending.log_pdf(candidates))
+        return math.log1p(-share), math.log(share), pending.log_pdf(candidates)
 
     @staticmethod
     def _n_running(view: StudyView, trial: TrialRecord, cohort: int | None) -> int:

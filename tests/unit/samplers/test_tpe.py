@@ -15,6 +15,7 @@ from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.errors import ConfigError
 from tunefleet.samplers import RandomSampler, TPESampler, make_sampler
 from tunefleet.samplers.parzen import Axis, floor_width, log_unit_mass
+from tunefleet.samplers.parzen_sorted import SortedParzen
 from tunefleet.samplers.tpe import default_weights
 
 X4 = [f"x{i}" for i in range(4)]
@@ -360,6 +361,35 @@ def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
     assert np.array_equal(by_index[order[0]], weights[general])
     assert np.array_equal(sorted_log_z[0], log_z[0, general])
     assert np.allclose(log_z[0], log_unit_mass(rows[:, 0], floor_width(len(rows))), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("liar", [True, False])
+def test_rows_bounded_first_take_the_candidates_every_exact_score_takes(liar: bool) -> None:
+    """At 3,000 trials g windows its kernels, and ``_best_rows`` scores most candidates by
+    bounds only: the points are those of exact scores for every candidate, with trials
+    running (the liar) and without."""
+    space = {"a": FloatDistribution(-3.0, 3.0), "b": FloatDistribution(1e-3, 10.0, log=True),
+             "c": IntDistribution(0, 10**6)}
+
+    def asked(bounded: bool) -> list[dict[str, object]]:
+        sampler = TPESampler(seed=2, multivariate=False, constant_liar=liar)
+        run = Run(sampler)
+        rng = np.random.default_rng(5)
+        for _ in range(3000):
+            params = {"a": float(rng.uniform(-3, 3)), "b": float(np.exp(rng.uniform(-6.9, 2.3))),
+                      "c": int(rng.integers(0, 10**6))}
+            run.study.add_trial(state=TrialState.COMPLETE, values=float(params["a"] ** 2 + params["c"] / 1e6),
+                                params=params, distributions=space, request_id=None, now=0.0)
+        out = []
+        with pytest.MonkeyPatch.context() as mp:
+            if not bounded:
+                mp.setattr(SortedParzen, "log_pdf_bounds", lambda self, x, sigmas=4.0: None)
+            for _ in range(12):  # none told: 11 running at the last ask
+                t = run.ask()
+                out.append({k: t.suggest(k, d) for k, d in space.items()})
+        return out
+
+    assert asked(bounded=True) == asked(bounded=False)
 
 
 @pytest.mark.parametrize("liar", [True, False])
