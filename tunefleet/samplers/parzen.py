@@ -119,6 +119,27 @@ def finite_log(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, -1e300)
 
 
+def log_sum_exp(total: np.ndarray, shift: float) -> np.ndarray:
+    """log sum_k exp(total[:, k]) + ``shift``, for a mixture's exponents less its shift (see
+    ``Parzen``). The terms are at most a few units above 0 (a categorical or exact discrete
+    term never exceeds what the shift allows for by more than log 2 pi per axis), so exp
+    cannot overflow; a row whose every term underflows (a point far out in every kernel) is
+    summed again after its own max."""
+    # exp is slow on numbers below its underflow (-745), so they are raised to -700 first
+    terms = np.maximum(total, -700.0)
+    mass = np.exp(terms, out=terms) @ np.ones(total.shape[1])
+    out = np.empty(len(total))
+    low = ~(mass > 1e-280)  # underflow (and NaN) is rare: only those rows pay for a max
+    with np.errstate(divide="ignore"):
+        out[~low] = np.log(mass[~low]) + shift
+        if low.any():
+            rows = total[low]
+            top = rows.max(axis=1)
+            top[~np.isfinite(top)] = 0.0
+            out[low] = np.log(np.exp(rows - top[:, None]).sum(axis=1)) + top + shift
+    return out
+
+
 def log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Phi(b) - Phi(a)) for a < b, accurate in both tails."""
     out = np.empty(np.broadcast(a, b).shape)
@@ -301,26 +322,7 @@ class Parzen:
             total = np.broadcast_to(self.log_weights - self.shift, (m, len(self.weights))).copy()
         for j, i in enumerate(self.cat):
             self._categorical(total, j, i, x[:, i])
-        return self._log_sum_exp(total)
-
-    def _log_sum_exp(self, total: np.ndarray) -> np.ndarray:
-        """log sum_k exp(total[:, k]) + the shift. The terms are at most a few units above 0
-        (a categorical or exact discrete term never exceeds what the shift allows for by
-        more than log 2 pi per axis), so exp cannot overflow; a row whose every term
-        underflows (a point far out in every kernel) is summed again after its own max."""
-        # exp is slow on numbers below its underflow (-745), so they are raised to -700 first
-        terms = np.maximum(total, -700.0)
-        mass = np.exp(terms, out=terms) @ np.ones(total.shape[1])
-        out = np.empty(len(total))
-        low = ~(mass > 1e-280)  # underflow (and NaN) is rare: only those rows pay for a max
-        with np.errstate(divide="ignore"):
-            out[~low] = np.log(mass[~low]) + self.shift
-            if low.any():
-                rows = total[low]
-                top = rows.max(axis=1)
-                top[~np.isfinite(top)] = 0.0
-                out[low] = np.log(np.exp(rows - top[:, None]).sum(axis=1)) + top + self.shift
-        return out
+        return log_sum_exp(total, self.shift)
 
     @staticmethod
     def _position(axis: Axis, xi: np.ndarray) -> np.ndarray:

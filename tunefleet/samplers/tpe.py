@@ -34,18 +34,22 @@ from tunefleet.core.trial import TrialRecord
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.parzen import (
     CAT,
+    CONT,
     Axis,
     Parzen,
     floor_width,
     log_unit_mass,
     take_rows,
 )
+from tunefleet.samplers.parzen_kept import KeptMixture
 from tunefleet.samplers.parzen_sorted import SortedParzen, handles
 from tunefleet.samplers.tpe_history import TrialFacts, split_ranked, usable
 
 WEIGHTS = ("default", "uniform")
 _LIE_WIDTH = 0.25  # a RUNNING trial's kernel in g, as a fraction of l's median kernel width
 _LEAN_SCALE = 1.3  # with k trials RUNNING, l's weights fall by e every 1.3 n_good / k ranks
+_KEPT_FROM = 512  # bad trials from which a block of continuous params keeps g (KeptMixture)
+_KEPT_BLOCKS = 8  # the blocks whose g is kept
 # the liar of _sample_rows: log g at candidates ``at`` (m', rows) -> lied log g
 _RowLiar = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -169,6 +173,8 @@ class TPESampler(Sampler):
         self._facts: TrialFacts | None = None
         self._last_split: tuple[TrialFacts, tuple[int, int, int | None],
                                 tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._kept_facts: TrialFacts | None = None  # the facts the kept mixtures are of
+        self._kept: dict[tuple[tuple[str, Distribution], ...], KeptMixture] = {}
 
     # ---- the Sampler interface ---------------------------------------------------------
     def infer_relative_search_space(
@@ -330,15 +336,37 @@ class TPESampler(Sampler):
                                      None if lean is None else lean[used])
         below = Parzen(part.axes, good_obs, weights, **options)
         candidates = below.sample(part.rng, self.n_ei_candidates)
-        bad_obs, bad_w, orders, log_z = self._bad_rows(facts, part.block, part.axes, part.cols, bad,
-                                                       part.run_obs, part.run_numbers)
-        above = Parzen(part.axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
-        log_g = above.log_pdf(candidates)
+        if all(a.kind == CONT for a in part.axes) and len(bad) >= _KEPT_FROM:
+            log_g = self._kept_log_g(facts, part, bad, candidates)
+        else:
+            bad_obs, bad_w, orders, log_z = self._bad_rows(facts, part.block, part.axes, part.cols,
+                                                           bad, part.run_obs, part.run_numbers)
+            above = Parzen(part.axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
+            log_g = above.log_pdf(candidates)
         if len(part.run_obs):
             log_g = self._lie(below.kernel_widths(), len(good_obs), part.run_obs, part.axes,
                               candidates, log_g)
         best = candidates[int(np.argmax(below.log_pdf(candidates) - log_g))]
         return {k: d.to_external(float(best[i])) for i, (k, d) in enumerate(part.block.items())}
+
+    def _kept_log_g(self, facts: TrialFacts, part: _Part, bad: np.ndarray,
+                    candidates: np.ndarray) -> np.ndarray:
+        """log g at the candidates of a block of continuous params from its ``KeptMixture``
+        (the kernels of ``_bad_rows`` with their weights, kept from ask to ask)."""
+        params = tuple(part.block.items())
+        if self._kept_facts is not facts:
+            self._kept_facts, self._kept = facts, {}
+        kept = self._kept.pop(params, None) or KeptMixture(len(params), self.consider_endpoints)
+        self._kept[params] = kept  # (re)inserted last: the newest
+        while len(self._kept) > _KEPT_BLOCKS:
+            del self._kept[next(iter(self._kept))]
+        block = facts.sorted_block(params)
+        members = bad[block.complete[bad]]
+        weights = self._g_kernel_weights(facts, members, part.run_numbers)
+        kept.fit(block.units, block.order, members, weights, part.run_obs, self.prior_weight,
+                 floor_width(len(members) + len(part.run_obs)))
+        return kept.log_pdf(np.stack([a.to_unit(candidates[:, i]) for i, a in enumerate(part.axes)],
+                                     axis=1))
 
     def _sample_rows(
         self, facts: TrialFacts, parts: list[_Part], good: np.ndarray, bad: np.ndarray,
@@ -445,15 +473,19 @@ class TPESampler(Sampler):
                 by_pos = np.argsort(run_pos, axis=1, kind="stable")
                 _, orders = merge_rows(take_rows(np.ascontiguousarray(bad_obs[:, num].T), orders),
                                        take_rows(run_pos, by_pos), (orders, n_fin + by_pos))
-        bad_numbers = facts.view.numbers()[bad_kept]
         bad_obs = np.concatenate([bad_obs, run_obs])
+        return bad_obs, self._g_kernel_weights(facts, bad_kept, run_numbers), orders, log_z
+
+    def _g_kernel_weights(self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray) -> np.ndarray:
+        """The weights of g's kernels: the finished trials ``kept`` (in trial-number order),
+        then the running ones, Optuna's weights by trial number over all of them."""
+        numbers = facts.view.numbers()[kept]
         run_sorted = np.sort(run_numbers)
         ranks = np.concatenate([
-            np.arange(n_fin) + np.searchsorted(run_sorted, bad_numbers),
-            np.searchsorted(bad_numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
+            np.arange(len(kept)) + np.searchsorted(run_sorted, numbers),
+            np.searchsorted(numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
         ])
-        bad_w = self._weights(len(bad_obs))[ranks]
-        return bad_obs, bad_w, orders, log_z
+        return self._weights(len(kept) + len(run_numbers))[ranks]
 
     def _g_weights(
         self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray

@@ -87,12 +87,18 @@ class SortedBlock:
         self._key = np.zeros((d, 0))  # the sorted internal values, +inf for NaN
         self._units = np.empty((64, d))
         self._log_z = np.empty((64, d))
+        self._complete = np.empty(64, dtype=bool)
         self._n = 0
         self._floor = math.nan
 
     @property
     def units(self) -> np.ndarray:
         return self._units[: self._n]
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Per finished trial, whether it holds a usable value of every param."""
+        return self._complete[: self._n]
 
     def log_mass(self, floor: float) -> np.ndarray:
         """(n, params): ``parzen.log_unit_mass`` of ``units`` at the width ``floor``, kept
@@ -109,11 +115,13 @@ class SortedBlock:
         start, end = self._n, self._n + m
         if end > len(self._units):
             cap = max(end, 2 * len(self._units))
-            for name in ("_units", "_log_z"):
-                buf = np.empty((cap, d))
-                buf[:start] = getattr(self, name)[:start]
+            for name in ("_units", "_log_z", "_complete"):
+                old = getattr(self, name)
+                buf = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
+                buf[:start] = old[:start]
                 setattr(self, name, buf)
         self._units[start:end] = units.T
+        self._complete[start:end] = ~np.isnan(units).any(axis=0)
         if not math.isnan(self._floor):
             self._log_z[start:end] = log_unit_mass(np.nan_to_num(units.T, nan=0.5), self._floor)
         self._n = end

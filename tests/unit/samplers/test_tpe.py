@@ -14,6 +14,7 @@ from tunefleet.core.distributions import CategoricalDistribution, FloatDistribut
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.errors import ConfigError
 from tunefleet.samplers import RandomSampler, TPESampler, make_sampler
+from tunefleet.samplers import tpe as tpe_module
 from tunefleet.samplers.parzen import Axis, floor_width, log_unit_mass
 from tunefleet.samplers.parzen_sorted import SortedParzen
 from tunefleet.samplers.tpe import default_weights
@@ -361,6 +362,40 @@ def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
     assert np.array_equal(by_index[order[0]], weights[general])
     assert np.array_equal(sorted_log_z[0], log_z[0, general])
     assert np.allclose(log_z[0], log_unit_mass(rows[:, 0], floor_width(len(rows))), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("options", [{}, {"constant_liar": False}, {"group": True}])
+def test_a_kept_g_asks_the_points_a_fresh_one_asks(options: dict[str, Any]) -> None:
+    """From 512 bad trials on, a block of continuous params keeps g from ask to ask
+    (``KeptMixture``): the same points as a Parzen built afresh, as trials finish, the
+    good ones change and others run."""
+    space = {"a": FloatDistribution(-3.0, 3.0), "b": FloatDistribution(1e-3, 10.0, log=True),
+             "c": FloatDistribution(0.0, 1.0)}
+
+    def asked(kept: bool) -> list[dict[str, object]]:
+        run = Run(TPESampler(seed=4, **options))
+        rng = np.random.default_rng(8)
+        for _ in range(700):
+            params = {"a": float(rng.uniform(-3, 3)), "b": float(np.exp(rng.uniform(-6.9, 2.3))),
+                      "c": float(rng.uniform())}
+            run.study.add_trial(state=TrialState.COMPLETE, values=params["a"] ** 2 + params["c"],
+                                params=params, distributions=space, request_id=None, now=0.0)
+        out: list[dict[str, object]] = []
+        with pytest.MonkeyPatch.context() as mp:
+            if not kept:
+                mp.setattr(tpe_module, "_KEPT_FROM", 10**9)
+            pending: list[Trial] = []
+            for i in range(30):
+                t = run.ask()
+                out.append({k: t.suggest(k, d) for k, d in space.items()})
+                pending.append(t)
+                if i % 3 == 2:  # three asked, two told: trials run and finish
+                    for done in pending[:2]:
+                        run.tell(done, float(done.params["a"]) ** 2)
+                    pending = pending[2:]
+        return out
+
+    assert asked(kept=True) == asked(kept=False)
 
 
 @pytest.mark.parametrize("liar", [True, False])
