@@ -1,10 +1,13 @@
 """TPESampler: the Tree-structured Parzen Estimator, with Optuna 5's defaults and behaviour.
 
 Per ask, the finished trials are split into good and bad (``tpe_history.split``), a
-Parzen estimator is fitted to each, ``n_ei_candidates`` points are drawn from the good
-one, and the point with the largest log l(x) - log g(x) is taken: per block of params
-sampled together (``parzen.Parzen``), or for all single numeric params of the ask at once,
-a row each (``parzen_sorted.SortedParzen``, which visits only the kernels near a point).
+Parzen estimator is fitted to each (g's kernels: ``tpe_bad``), ``n_ei_candidates`` points
+are drawn from the good one, and the point with the largest log l(x) - log g(x) is taken:
+per block of params sampled together (``parzen.Parzen``; g of continuous params at
+hundreds of trials as a ``parzen_kept.KeptMixture``, refitted where its kernels moved), or
+for all single numeric params of the ask at once, a row each
+(``parzen_sorted.SortedParzen``, which visits only the kernels near a point, and first
+bounds g to score most candidates without them, ``_best_rows``).
 With ``constant_liar`` the trials still RUNNING count as bad, with the params they were
 handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
 weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
@@ -13,10 +16,10 @@ while trials run, l(x) leans on the best of the good trials (``_lean``), so a fl
 workers, whose asks cannot learn from the trials still running, exploits its best trials
 harder.
 
-What the sampler keeps is a cache of facts about finished trials that it rebuilds
-from the StudyView when it meets another view; the estimators are fitted from the
-view's numpy columns on every ask. Randomness comes from ``stream(seed, trial number,
-names)``, so a study asks the same points whatever process runs the sampler.
+What the sampler keeps is a cache of facts about finished trials (and the kept g
+mixtures) that it rebuilds from the StudyView when it meets another view; what it asks is
+a function of the view, whatever it kept. Randomness comes from ``stream(seed, trial
+number, names)``, so a study asks the same points whatever process runs the sampler.
 """
 
 from __future__ import annotations
@@ -32,24 +35,14 @@ from tunefleet.core.distributions import CategoricalDistribution, Distribution, 
 from tunefleet.core.history import StudyView
 from tunefleet.core.trial import TrialRecord
 from tunefleet.samplers.base import Sampler, random_value, stream, varying
-from tunefleet.samplers.parzen import (
-    CAT,
-    CONT,
-    Axis,
-    Parzen,
-    floor_width,
-    log_unit_mass,
-    take_rows,
-)
-from tunefleet.samplers.parzen_kept import KeptMixture
+from tunefleet.samplers.parzen import CAT, Axis, Parzen, take_rows
 from tunefleet.samplers.parzen_sorted import SortedParzen, handles
+from tunefleet.samplers.tpe_bad import BadTrials
 from tunefleet.samplers.tpe_history import TrialFacts, split_ranked, usable
 
 WEIGHTS = ("default", "uniform")
 _LIE_WIDTH = 0.25  # a RUNNING trial's kernel in g, as a fraction of l's median kernel width
 _LEAN_SCALE = 1.3  # with k trials RUNNING, l's weights fall by e every 1.3 n_good / k ranks
-_KEPT_FROM = 512  # bad trials from which a block of continuous params keeps g (KeptMixture)
-_KEPT_BLOCKS = 8  # the blocks whose g is kept
 # the liar of _sample_rows: log g at candidates ``at`` (m', rows) -> lied log g
 _RowLiar = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -60,20 +53,6 @@ def default_weights(n: int) -> np.ndarray:
     if n < 25:
         return np.ones(n)
     return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
-
-
-def merge_rows(
-    sorted_rows: np.ndarray, new: np.ndarray, *moved: tuple[np.ndarray, np.ndarray]
-) -> list[np.ndarray]:
-    """Each row of ``new`` (sorted) merged into the same row of ``sorted_rows`` (sorted), a
-    new value after the equal ones; then each (rows, their new entries) of ``moved``
-    merged at the same places. Every row grows by ``new``'s width, in one insert."""
-    d, n = sorted_rows.shape
-    at = np.concatenate([np.searchsorted(sorted_rows[r], new[r], side="right") + r * n
-                         for r in range(d)]) if d else np.zeros(0, dtype=np.int64)
-    shape = (d, n + new.shape[1])
-    return [np.insert(a.ravel(), at, b.ravel()).reshape(shape)
-            for a, b in ((sorted_rows, new), *moved)]
 
 
 @dataclass(frozen=True)
@@ -173,8 +152,7 @@ class TPESampler(Sampler):
         self._facts: TrialFacts | None = None
         self._last_split: tuple[TrialFacts, tuple[int, int, int | None],
                                 tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
-        self._kept_facts: TrialFacts | None = None  # the facts the kept mixtures are of
-        self._kept: dict[tuple[tuple[str, Distribution], ...], KeptMixture] = {}
+        self._bad = BadTrials(self._weights, self.prior_weight, self.consider_endpoints)
 
     # ---- the Sampler interface ---------------------------------------------------------
     def infer_relative_search_space(
@@ -336,37 +314,13 @@ class TPESampler(Sampler):
                                      None if lean is None else lean[used])
         below = Parzen(part.axes, good_obs, weights, **options)
         candidates = below.sample(part.rng, self.n_ei_candidates)
-        if all(a.kind == CONT for a in part.axes) and len(bad) >= _KEPT_FROM:
-            log_g = self._kept_log_g(facts, part, bad, candidates)
-        else:
-            bad_obs, bad_w, orders, log_z = self._bad_rows(facts, part.block, part.axes, part.cols,
-                                                           bad, part.run_obs, part.run_numbers)
-            above = Parzen(part.axes, bad_obs, bad_w, orders=orders, floor_log_z=log_z, **options)
-            log_g = above.log_pdf(candidates)
+        log_g = self._bad.log_g(facts, part.block, part.axes, part.cols, bad, part.run_obs,
+                                part.run_numbers, candidates)
         if len(part.run_obs):
             log_g = self._lie(below.kernel_widths(), len(good_obs), part.run_obs, part.axes,
                               candidates, log_g)
         best = candidates[int(np.argmax(below.log_pdf(candidates) - log_g))]
         return {k: d.to_external(float(best[i])) for i, (k, d) in enumerate(part.block.items())}
-
-    def _kept_log_g(self, facts: TrialFacts, part: _Part, bad: np.ndarray,
-                    candidates: np.ndarray) -> np.ndarray:
-        """log g at the candidates of a block of continuous params from its ``KeptMixture``
-        (the kernels of ``_bad_rows`` with their weights, kept from ask to ask)."""
-        params = tuple(part.block.items())
-        if self._kept_facts is not facts:
-            self._kept_facts, self._kept = facts, {}
-        kept = self._kept.pop(params, None) or KeptMixture(len(params), self.consider_endpoints)
-        self._kept[params] = kept  # (re)inserted last: the newest
-        while len(self._kept) > _KEPT_BLOCKS:
-            del self._kept[next(iter(self._kept))]
-        block = facts.sorted_block(params)
-        members = bad[block.complete[bad]]
-        weights = self._g_kernel_weights(facts, members, part.run_numbers)
-        kept.fit(block.units, block.order, members, weights, part.run_obs, self.prior_weight,
-                 floor_width(len(members) + len(part.run_obs)))
-        return kept.log_pdf(np.stack([a.to_unit(candidates[:, i]) for i, a in enumerate(part.axes)],
-                                     axis=1))
 
     def _sample_rows(
         self, facts: TrialFacts, parts: list[_Part], good: np.ndarray, bad: np.ndarray,
@@ -381,10 +335,10 @@ class TPESampler(Sampler):
         below = SortedParzen(axes, take_rows(pos, by_pos), by_pos,
                              self._good_weights(len(good), len(facts.signs), lean), **options)
         candidates = below.sample([p.rng for p in parts], self.n_ei_candidates)  # (m, rows)
-        weights, in_g = self._g_weights(facts, bad, parts[0].run_numbers)
+        weights, in_g = self._bad.sorted_weights(facts, bad, parts[0].run_numbers)
         params = tuple(next(iter(p.block.items())) for p in parts)
         run_pos = np.stack([p.run_obs[:, 0] for p in parts])
-        mu, order, log_z = self._g_sorted(facts, params, in_g, run_pos)
+        mu, order, log_z = self._bad.sorted_kernels(facts, params, in_g, run_pos)
         above = SortedParzen(axes, mu, order, weights, floor_log_z=log_z, **options)
         lie = self._row_liar(below, len(good), parts, candidates)
         best = self._best_rows(candidates, below.log_pdf(candidates), above, lie)
@@ -436,99 +390,6 @@ class TPESampler(Sampler):
 
     def _options(self) -> dict[str, Any]:
         return {"prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints}
-
-    def _bad_rows(
-        self, facts: TrialFacts, block: dict[str, Distribution], axes: list[Axis],
-        cols: list[np.ndarray], bad: np.ndarray, run_obs: np.ndarray, run_numbers: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """g's rows (finished bad trials in trial-number order, then the running ones), their
-        weights, and per numeric axis the order that sorts them and the rows' kernels' masses
-        at the floor width, from the facts' sorted columns (``TrialFacts.sorted_block``): no
-        sort of the finished trials per ask."""
-        n_run = len(run_obs)
-        num = [i for i, a in enumerate(axes) if a.kind != CAT]
-        items = list(block.items())
-        sorted_block = facts.sorted_block(tuple(items[i] for i in num)) if num else None
-        raw = np.empty((len(bad), len(axes)))
-        if sorted_block is not None:
-            raw[:, num] = sorted_block.units[bad]
-        for i, a in enumerate(axes):
-            if a.kind == CAT:
-                raw[:, i] = cols[i][bad]
-        used = ~np.isnan(raw).any(axis=1)
-        bad_obs, bad_kept = raw[used], bad[used]
-        n_fin = len(bad_obs)
-        floor = floor_width(n_fin + n_run)
-        orders = np.zeros((len(num), n_fin), dtype=np.int64)
-        log_z = np.empty((len(num), n_fin + n_run))
-        if sorted_block is not None:
-            row_of = np.full(facts.n, -1, dtype=np.int64)
-            row_of[bad_kept] = np.arange(n_fin)
-            rows = row_of[sorted_block.order]
-            orders = rows[rows >= 0].reshape(len(num), n_fin)  # each row holds every bad row once
-            log_z[:, :n_fin] = sorted_block.log_mass(floor)[bad_kept].T
-            run_pos = run_obs[:, num].T
-            log_z[:, n_fin:] = log_unit_mass(run_pos, floor)
-            if n_run:
-                by_pos = np.argsort(run_pos, axis=1, kind="stable")
-                _, orders = merge_rows(take_rows(np.ascontiguousarray(bad_obs[:, num].T), orders),
-                                       take_rows(run_pos, by_pos), (orders, n_fin + by_pos))
-        bad_obs = np.concatenate([bad_obs, run_obs])
-        return bad_obs, self._g_kernel_weights(facts, bad_kept, run_numbers), orders, log_z
-
-    def _g_kernel_weights(self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray) -> np.ndarray:
-        """The weights of g's kernels: the finished trials ``kept`` (in trial-number order),
-        then the running ones, Optuna's weights by trial number over all of them."""
-        numbers = facts.view.numbers()[kept]
-        run_sorted = np.sort(run_numbers)
-        ranks = np.concatenate([
-            np.arange(len(kept)) + np.searchsorted(run_sorted, numbers),
-            np.searchsorted(numbers, run_numbers) + np.searchsorted(run_sorted, run_numbers),
-        ])
-        return self._weights(len(kept) + len(run_numbers))[ranks]
-
-    def _g_weights(
-        self, facts: TrialFacts, kept: np.ndarray, run_numbers: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """g's kernel weights as ``_bad_rows`` gives them, for the finished trials ``kept``
-        (in trial-number order) and the running ones: (weights by finished index, 0 for
-        trials outside g, then the running trials'; which finished trials are in g)."""
-        n_fin, n_run = len(kept), len(run_numbers)
-        w = self._weights(n_fin + n_run)
-        weights = np.zeros(facts.n + n_run)
-        if n_run:
-            numbers, run_sorted = facts.view.numbers()[kept], np.sort(run_numbers)
-            weights[kept] = w[np.arange(n_fin) + np.searchsorted(run_sorted, numbers)]
-            weights[facts.n:] = w[np.searchsorted(numbers, run_numbers)
-                                  + np.searchsorted(run_sorted, run_numbers)]
-        else:
-            weights[kept] = w
-        in_g = np.zeros(facts.n, dtype=bool)
-        in_g[kept] = True
-        return weights, in_g
-
-    @staticmethod
-    def _g_sorted(
-        facts: TrialFacts, params: tuple[tuple[str, Distribution], ...], in_g: np.ndarray,
-        run_pos: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """g's kernels on the axes of single numeric params, a row each, sorted by position:
-        (positions, their indices into ``_g_weights``' weights, their masses at the floor
-        width), each (params, kernels); row d holds the kernels of ``_bad_rows`` for
-        ``params[d]`` in the order ``_bad_rows`` gives them. ``run_pos``: (params, running)."""
-        d, n_run = run_pos.shape
-        n_g = int(np.count_nonzero(in_g))
-        floor = floor_width(n_g + n_run)
-        block = facts.sorted_block(params)
-        order = block.order[in_g[block.order]].reshape(d, n_g)  # each row holds g's trials once
-        flat = order * d + np.arange(d)[:, None]  # (trial, param) in the (n, params) matrices
-        mu, log_z = np.take(block.units, flat), np.take(block.log_mass(floor), flat)
-        if n_run:
-            by_pos = np.argsort(run_pos, axis=1, kind="stable")
-            pos = take_rows(run_pos, by_pos)
-            mu, order, log_z = merge_rows(mu, pos, (order, facts.n + by_pos),
-                                          (log_z, log_unit_mass(pos, floor)))
-        return mu, order, log_z
 
     def _split(
         self, facts: TrialFacts, n_below: int, cohort: int | None, keep: np.ndarray | None

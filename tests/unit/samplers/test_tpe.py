@@ -13,8 +13,7 @@ from tests.unit.samplers.studies import Run, Trial, mean_pairwise_distance, sphe
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from tunefleet.core.trial import TrialRecord, TrialState
 from tunefleet.errors import ConfigError
-from tunefleet.samplers import RandomSampler, TPESampler, make_sampler
-from tunefleet.samplers import tpe as tpe_module
+from tunefleet.samplers import RandomSampler, TPESampler, make_sampler, tpe_bad
 from tunefleet.samplers.parzen import Axis, floor_width, log_unit_mass
 from tunefleet.samplers.parzen_sorted import SortedParzen
 from tunefleet.samplers.tpe import default_weights
@@ -331,7 +330,7 @@ def test_under_hyperband_it_learns_from_the_asking_trials_bracket_only() -> None
 
 
 def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
-    """The sorted one-axis path (``_g_weights``, ``_g_sorted``) builds g from the same
+    """The sorted one-axis path (``sorted_weights``, ``sorted_kernels``) builds g from the same
     kernels, weights and order as the rows of the general path, with NaNs (trials without
     the param), ties and RUNNING trials."""
     sampler = TPESampler(seed=0, multivariate=False)
@@ -352,11 +351,11 @@ def test_g_on_one_axis_has_the_kernels_of_the_general_path() -> None:
     run_obs, run_numbers = sampler._running(view, trial, {"x": dist}, axes, None)
     assert len(run_numbers) == 4
     col = facts.unit_of("x", dist)
-    rows, weights, orders, log_z = sampler._bad_rows(facts, {"x": dist}, axes, [col], bad, run_obs,
+    rows, weights, orders, log_z = sampler._bad.rows(facts, {"x": dist}, axes, [col], bad, run_obs,
                                                      run_numbers)
     kept = bad[~np.isnan(col[bad])]
-    by_index, in_g = sampler._g_weights(facts, kept, run_numbers)
-    mu, order, sorted_log_z = sampler._g_sorted(facts, (("x", dist),), in_g, run_obs[:, :1].T)
+    by_index, in_g = sampler._bad.sorted_weights(facts, kept, run_numbers)
+    mu, order, sorted_log_z = sampler._bad.sorted_kernels(facts, (("x", dist),), in_g, run_obs[:, :1].T)
     general = orders[0]
     assert np.array_equal(mu[0], rows[general, 0])
     assert np.array_equal(by_index[order[0]], weights[general])
@@ -383,7 +382,7 @@ def test_a_kept_g_asks_the_points_a_fresh_one_asks(options: dict[str, Any]) -> N
         out: list[dict[str, object]] = []
         with pytest.MonkeyPatch.context() as mp:
             if not kept:
-                mp.setattr(tpe_module, "_KEPT_FROM", 10**9)
+                mp.setattr(tpe_bad, "KEPT_FROM", 10**9)
             pending: list[Trial] = []
             for i in range(30):
                 t = run.ask()
