@@ -104,6 +104,9 @@ class SortedParzen:
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
         self.floor = floor
+        # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
+        # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
+        self._peaks_bound = (1.0 - prior_weight / total) / (floor * math.sqrt(2 * math.pi) * _Z_LEAST)
         self.a = -0.5 / (floor * floor)
         narrow = at_floor if self.reach < 0.5 else np.zeros((d, n), dtype=bool)
         narrow[2 * narrow.sum(axis=1) <= n] = False
@@ -111,7 +114,6 @@ class SortedParzen:
             log_z = log_unit_mass(mu, floor) if floor_log_z is None else floor_log_z
             peak = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z
             self._set_shift(peak)
-            self._narrow_peaks = np.exp(peak - self.shift).sum(axis=1)
             c = peak + self.a * (mu * mu)
             self.narrow_mu = mu
             self.narrow = np.empty((d, n, 2))
@@ -130,7 +132,6 @@ class SortedParzen:
         inv2 = 1.0 / (sig * sig)
         peak = log_w - log_sig - log_z - _LOG_SQRT_2PI
         self._set_shift(peak)
-        self._narrow_peaks = np.where(narrow, np.exp(peak - self.shift), 0.0).sum(axis=1)
         c = peak - 0.5 * (mu * mu) * inv2
         c = finite_log(c - self.shift)
         b = mu * inv2
@@ -206,14 +207,15 @@ class SortedParzen:
         """Bounds (lo, hi) on ``log_pdf`` at ``x``, from the narrow kernels within ``sigmas``
         floor widths of each point only: about half the window ``log_pdf`` sums. A narrow
         kernel further off is below its peak by exp(-sigmas^2 / 2) at least, so all of them
-        add at most that times the sum of the narrow kernels' peaks. None where ``log_pdf``
-        does not window, or windows hardly wider."""
+        add at most that times the sum of the narrow kernels' peaks, which is at most
+        their weight over floor sqrt(2 pi) 0.34. None where ``log_pdf`` does not window, or
+        windows hardly wider."""
         inner = sigmas * self.floor
         if not self.narrow.shape[1] or not self.reach > 1.5 * inner:
             return None
         t, log_width, mass = self._positions_and_wide(x)
         mass += self._narrow_sum(t, inner)
-        rest = self._narrow_peaks[:, None] * math.exp(-0.5 * sigmas * sigmas)
+        rest = self._peaks_bound * np.exp(-self.shift) * math.exp(-0.5 * sigmas * sigmas)
         with np.errstate(divide="ignore"):
             lo = np.log(mass) + self.shift + log_width
             hi = np.log(mass + rest) + self.shift + log_width
