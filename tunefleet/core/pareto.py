@@ -208,10 +208,20 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
             continue
         if chosen:
             corners = np.maximum(pts[chosen], pts[i])  # no worse than ref, as every row
-            grid = pts.shape[1] == 3 and len(chosen) <= _GRID
-            bound[i] = box[i] - (_hv3(corners, ref) if grid else hypervolume(corners, ref))
+            bound[i] = box[i] - _corner_volume(corners, ref)
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)
+
+
+def _corner_volume(corners: np.ndarray, ref: np.ndarray) -> float:
+    """``hypervolume`` of points no worse than ``ref``, with no check of that: straight to
+    the staircase in 2-D and the grid in 3-D."""
+    m = corners.shape[1]
+    if m == 2:
+        return _hv(corners, ref)
+    if m == 3 and len(corners) <= _GRID:
+        return _hv3(corners, ref)
+    return hypervolume(corners, ref)
 
 
 class GrowingRanks:
