@@ -368,9 +368,9 @@ class TPESampler(Sampler):
         # the needed candidates of each row, in order, padded with the row's first
         at = np.empty((int(counts.max()), len(cols)), dtype=np.int64)
         for j in cols:
-            rows = np.flatnonzero(need[:, j])
-            at[:, j] = rows[0]
-            at[: len(rows), j] = rows
+            picked = np.flatnonzero(need[:, j])
+            at[:, j] = picked[0]
+            at[: len(picked), j] = picked
         sub = candidates[at, cols]
         return at[np.argmax(score(at, above.log_pdf(sub)), axis=0), cols]
 
@@ -383,10 +383,10 @@ class TPESampler(Sampler):
         widths = below.kernel_widths()
         terms = [self._lie_terms(widths[d : d + 1], n_good, p.run_obs, p.axes, candidates[:, d : d + 1])
                  for d, p in enumerate(parts)]
-        keep, share = terms[0][0], terms[0][1]  # the same for every row: the same trials run
+        g_share, run_share = terms[0][0], terms[0][1]  # the same for every row: the same trials run
         pending = np.stack([t[2] for t in terms], axis=1)  # (m, rows)
         cols = np.arange(len(parts))
-        return lambda log_g, at: np.logaddexp(keep + log_g, share + pending[at, cols])
+        return lambda log_g, at: np.logaddexp(g_share + log_g, run_share + pending[at, cols])
 
     def _options(self) -> dict[str, Any]:
         return {"prior_weight": self.prior_weight, "consider_endpoints": self.consider_endpoints}
@@ -422,8 +422,8 @@ class TPESampler(Sampler):
         likely bad as good, and one further off keeps its score. Wider kernels spread
         batches further but cost Hartmann6 and Rosenbrock-10 dearly (benchmarks/README.md).
         ``widths``: l's median kernel width per numeric axis."""
-        keep, share, pending = self._lie_terms(widths, n_good, run_obs, axes, candidates)
-        return np.logaddexp(keep + log_g, share + pending)
+        g_share, run_share, pending = self._lie_terms(widths, n_good, run_obs, axes, candidates)
+        return np.logaddexp(g_share + log_g, run_share + pending)
 
     def _lie_terms(self, widths: np.ndarray, n_good: int, run_obs: np.ndarray, axes: list[Axis],
                    candidates: np.ndarray) -> tuple[float, float, np.ndarray]:
