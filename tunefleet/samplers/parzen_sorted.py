@@ -45,6 +45,7 @@ _PAD = 1.5  # the position of the padding kernels: further than any reach from [
 _NEVER = -1e300  # the log weight of a padding kernel
 _CHUNK = 1 << 18  # exponents summed per numpy call in log_pdf: about 1 MB
 _INNER = 4.0  # log_pdf_bounds' window, in floor widths either side of a point
+_SINGLE = 1e-3  # more than float32 exp and a float32 sum of a window's terms can be off by
 
 
 def handles(axis: Axis, n: int) -> bool:
@@ -208,17 +209,20 @@ class SortedParzen:
         floor widths of each point only: about half the window ``log_pdf`` sums. A narrow
         kernel further off is below its peak by exp(-sigmas^2 / 2) at least, so all of them
         add at most that times the sum of the narrow kernels' peaks, which is at most
-        their weight over floor sqrt(2 pi) 0.34. None where ``log_pdf`` does not window, or
+        their weight over floor sqrt(2 pi) 0.34. The window is summed in single precision
+        and widened by ``_SINGLE`` either way. None where ``log_pdf`` does not window, or
         windows hardly wider."""
         inner = sigmas * self.floor
         if not self.narrow.shape[1] or not self.reach > 1.5 * inner:
             return None
         t, log_width, mass = self._positions_and_wide(x)
-        mass += self._narrow_sum(t, inner)
+        # the window's sum in single precision (exp is several times faster there), off by
+        # less than _SINGLE of itself
+        near = self._narrow_sum(t, inner, single=True)
         rest = self._peaks_bound * np.exp(-self.shift) * math.exp(-0.5 * sigmas * sigmas)
         with np.errstate(divide="ignore"):
-            lo = np.log(mass) + self.shift + log_width
-            hi = np.log(mass + rest) + self.shift + log_width
+            lo = np.log(mass + near * (1.0 - _SINGLE)) + self.shift + log_width
+            hi = np.log(mass + near * (1.0 + _SINGLE) + rest) + self.shift + log_width
         return lo.T, hi.T
 
     def _positions_and_wide(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -243,7 +247,7 @@ class SortedParzen:
         np.maximum(e, -700.0, out=e)  # exp is slow below its underflow
         return np.matmul(np.ones(e.shape[1]), np.exp(e, out=e))
 
-    def _narrow_sum(self, t: np.ndarray, reach: float) -> np.ndarray:
+    def _narrow_sum(self, t: np.ndarray, reach: float, single: bool = False) -> np.ndarray:
         """The narrow kernels' sum at each t, over those within ``reach`` of it: one window
         of equal length per point, so that all are gathered and summed at once. The rows'
         positions are searched as one sorted array, row d shifted by 2 d."""
@@ -274,7 +278,11 @@ class SortedParzen:
             e += (self.a * tt * tt).reshape(-1, 1)
             if length == k:  # far kernels too: exp is slow below its underflow
                 np.maximum(e, -700.0, out=e)
-            out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
+            if single:  # (below its underflow, float32 exp gives 0: less, as a lower bound may)
+                e32 = e.astype(np.float32)
+                out[r0:r1] = (np.exp(e32, out=e32) @ np.ones(length, dtype=np.float32)).reshape(tt.shape)
+            else:
+                out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
         return out
 
     def _exact(self, d: int, t: float) -> float:
