@@ -104,6 +104,7 @@ class SortedParzen:
         # log_pdf: their exponent at t is a t^2 + b_k t + c_k with one a. Every other
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
+        self._flat_mu: np.ndarray | None = None  # narrow_mu, row d shifted by 2 d, flat
         self.floor = floor
         # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
         # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
@@ -253,7 +254,9 @@ class SortedParzen:
         positions are searched as one sorted array, row d shifted by 2 d."""
         rows, k = self.narrow_mu.shape
         offsets = 2.0 * np.arange(rows)[:, None]
-        flat = (self.narrow_mu + offsets).ravel()
+        if self._flat_mu is None:  # (the bounds and the exact scores share it)
+            self._flat_mu = (self.narrow_mu + offsets).ravel()
+        flat = self._flat_mu
         base = k * np.arange(rows)[:, None]
         lo = np.searchsorted(flat, (t - reach + offsets).ravel(), side="left").reshape(t.shape) - base
         hi = np.searchsorted(flat, (t + reach + offsets).ravel(), side="right").reshape(t.shape) - base
