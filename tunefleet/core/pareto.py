@@ -195,6 +195,8 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
     n = len(pts)
     if k >= n:
         return np.arange(n)
+    if pts.shape[1] == 2 and _is_front_2d(pts):
+        return _hssp_front_2d(pts, k, ref)
     box = np.prod(ref - pts, axis=1)
     bound = box.copy()
     fresh = np.zeros(n, dtype=bool)
@@ -211,6 +213,33 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
             bound[i] = box[i] - _corner_volume(corners, ref)
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)
+
+
+def _is_front_2d(pts: np.ndarray) -> bool:
+    """Whether no row of a 2-D ``pts`` dominates another (equal rows allowed)."""
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    return not bool(np.any(np.diff(pts[order, 1]) > 0))
+
+
+def _hssp_front_2d(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
+    """``hssp`` of a 2-D front, each step at once: with no row dominating another, a row's
+    contribution to the chosen set is the rectangle from it to the next chosen x on its
+    right and the y of the next chosen row on its left (the reference where there is
+    none), so every contribution comes from two searches in the chosen rows, sorted by x
+    (y falls as x grows). Ties go to the lowest position, as in the lazy search."""
+    x, y = pts[:, 0], pts[:, 1]
+    chosen = np.zeros(len(pts), dtype=bool)
+    for _ in range(k):
+        cx = np.sort(x[chosen])
+        cy = np.sort(y[chosen])[::-1]  # the chosen rows' y in their x order
+        right = np.searchsorted(cx, x, side="left")  # the first chosen x >= a row's
+        left = np.searchsorted(cx, x, side="right") - 1  # the last chosen x <= a row's
+        next_x = np.append(cx, ref[0])[right]
+        prev_y = np.where(left >= 0, cy[np.maximum(left, 0)] if len(cy) else ref[1], ref[1])
+        gain = (next_x - x) * (prev_y - y)
+        gain[chosen] = -np.inf
+        chosen[int(np.argmax(gain))] = True
+    return np.flatnonzero(chosen)
 
 
 def _corner_volume(corners: np.ndarray, ref: np.ndarray) -> float:

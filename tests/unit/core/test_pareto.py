@@ -179,6 +179,37 @@ def test_subset_selection_is_the_greedy_one(pts: np.ndarray, k: int) -> None:
     assert union_of_boxes(pts[got], ref) == pytest.approx(union_of_boxes(pts[want], ref), rel=1e-9)
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 40), share=st.floats(0.05, 0.95), seed=st.integers(0, 10**6),
+       levels=st.sampled_from([6, 12, 0]))
+def test_subset_selection_on_a_2d_front_is_the_lazy_one(n: int, share: float, seed: int,
+                                                        levels: int) -> None:
+    """On a 2-D front (with few levels: duplicates, rows on the reference's edge and gains
+    that tie; 0 levels: real-valued rows), the search that scores every row each step picks
+    as much as the lazy search, and with real values the very same rows."""
+    rng = np.random.default_rng(seed)
+    if levels:
+        m = min(n, levels + 1)  # distinct rows, then copies of them
+        x = np.sort(rng.choice(levels + 1, m, replace=False)) / levels
+        y = np.sort(rng.choice(levels + 1, m, replace=False))[::-1] / levels
+    else:
+        m = n
+        x, y = np.sort(rng.uniform(0, 1, m)), np.sort(rng.uniform(0, 1, m))[::-1]
+    front = np.stack([x, y], axis=1)
+    pts = front[np.concatenate([np.arange(m), rng.integers(0, m, n - m)])][rng.permutation(n)]
+    assert pareto._is_front_2d(pts)
+    ref = np.array([1.0, 1.0])
+    k = max(1, int(share * n))
+    got = hssp(pts, k, ref)
+    assert len(got) == k and len(set(got.tolist())) == k
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_is_front_2d", lambda p: False)
+        lazy = hssp(pts, k, ref)
+    assert hypervolume(pts[got], ref) == pytest.approx(hypervolume(pts[lazy], ref), abs=1e-12)
+    if not levels:  # no ties: the very same rows
+        assert got.tolist() == lazy.tolist()
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.integers(2, 4), st.lists(st.integers(1, 12), min_size=1, max_size=10),
        st.integers(0, 2**32 - 1), st.sampled_from([3, 8, 1000]))
