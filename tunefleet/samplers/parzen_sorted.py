@@ -46,6 +46,7 @@ _NEVER = -1e300  # the log weight of a padding kernel
 _CHUNK = 1 << 18  # exponents summed per numpy call in log_pdf: about 1 MB
 _INNER = 4.0  # log_pdf_bounds' window, in floor widths either side of a point
 _SINGLE = 1e-3  # more than float32 exp and a float32 sum of a window's terms can be off by
+_FLOOR32 = -80.0  # log_pdf_bounds raises its terms to this exponent, above float32's underflow
 
 
 def handles(axis: Axis, n: int) -> bool:
@@ -105,6 +106,7 @@ class SortedParzen:
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
         self._flat_mu: np.ndarray | None = None  # narrow_mu, row d shifted by 2 d, flat
+        self._raised = 0.0  # what raising the terms added, at most, in the last single sum
         self.floor = floor
         # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
         # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
@@ -218,11 +220,13 @@ class SortedParzen:
             return None
         t, log_width, mass = self._positions_and_wide(x)
         # the window's sum in single precision (exp is several times faster there), off by
-        # less than _SINGLE of itself
-        near = self._narrow_sum(t, inner, single=True)
+        # less than _SINGLE of itself, its terms raised to e^_FLOOR32 at least (so that none
+        # underflows): at most ``over`` more than they are
+        near, over = self._narrow_sum(t, inner, single=True), self._raised
         rest = self._peaks_bound * np.exp(-self.shift) * math.exp(-0.5 * sigmas * sigmas)
         with np.errstate(divide="ignore"):
-            lo = np.log(mass + near * (1.0 - _SINGLE)) + self.shift + log_width
+            low = np.maximum(near * (1.0 - _SINGLE) - over, 0.0)
+            lo = np.log(mass + low) + self.shift + log_width
             hi = np.log(mass + near * (1.0 + _SINGLE) + rest) + self.shift + log_width
         return lo.T, hi.T
 
@@ -261,6 +265,7 @@ class SortedParzen:
         lo = np.searchsorted(flat, (t - reach + offsets).ravel(), side="left").reshape(t.shape) - base
         hi = np.searchsorted(flat, (t + reach + offsets).ravel(), side="right").reshape(t.shape) - base
         length = int((hi - lo).max())
+        self._raised = 0.0
         if length == 0:
             return np.zeros(t.shape)
         if 2 * length > k:  # windows as long as half the kernels: sum them all
@@ -281,9 +286,10 @@ class SortedParzen:
             e += (self.a * tt * tt).reshape(-1, 1)
             if length == k:  # far kernels too: exp is slow below its underflow
                 np.maximum(e, -700.0, out=e)
-            if single:  # (below its underflow, float32 exp gives 0: less, as a lower bound may)
-                e32 = e.astype(np.float32)
+            if single:
+                e32 = np.maximum(e, _FLOOR32).astype(np.float32)
                 out[r0:r1] = (np.exp(e32, out=e32) @ np.ones(length, dtype=np.float32)).reshape(tt.shape)
+                self._raised = length * math.exp(_FLOOR32)
             else:
                 out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
         return out

@@ -161,6 +161,20 @@ def test_bounds_at_thousands_of_kernels_are_tight() -> None:
     assert float(np.max(bounds[1] - bounds[0])) < 0.08
 
 
+def test_bounds_hold_with_weights_far_apart() -> None:
+    """Kernels whose weights span e^150, so that single precision would underflow on many
+    of them: the bounds still hold ``log_pdf`` between them."""
+    rng = np.random.default_rng(4)
+    n = 5000
+    w = np.exp(np.linspace(0.0, -150.0, n))[rng.permutation(n)]
+    axis, full, windowed = both("float", rng.uniform(0, 1, n), w, 1e-60, window_from=0)
+    x = points(axis, rng, 200)
+    bounds = windowed.log_pdf_bounds(x)
+    assert bounds is not None
+    exact = windowed.log_pdf(x)
+    assert np.all(bounds[0] <= exact + 1e-12) and np.all(exact <= bounds[1] + 1e-12)
+
+
 def _optuna_sigmas(mus: list[float], consider_endpoints: bool) -> list[float]:
     """Optuna's bandwidths on [0, 1], written out point by point."""
     n = len(mus)
