@@ -194,6 +194,20 @@ def take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take(a, idx + a.shape[1] * np.arange(len(a))[:, None])
 
 
+def merge_rows(
+    sorted_rows: np.ndarray, new: np.ndarray, *moved: tuple[np.ndarray, np.ndarray]
+) -> list[np.ndarray]:
+    """Each row of ``new`` (sorted) merged into the same row of ``sorted_rows`` (sorted), a
+    new value after the equal ones; then each (rows, their new entries) of ``moved``
+    merged at the same places. Every row grows by ``new``'s width, in one insert."""
+    d, n = sorted_rows.shape
+    at = np.concatenate([np.searchsorted(sorted_rows[r], new[r], side="right") + r * n
+                         for r in range(d)]) if d else np.zeros(0, dtype=np.int64)
+    shape = (d, n + new.shape[1])
+    return [np.insert(a.ravel(), at, b.ravel()).reshape(shape)
+            for a, b in ((sorted_rows, new), *moved)]
+
+
 def put_rows(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:
     """``out[r, idx[r, j]] = values[r, j]`` for a C-contiguous (rows, n) ``out``, one row
     at a time (``put_along_axis`` builds index arrays for both axes)."""

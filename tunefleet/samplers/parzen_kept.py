@@ -22,6 +22,7 @@ from tunefleet.samplers.parzen import (
     finite_log,
     log_sum_exp,
     log_unit_mass,
+    merge_rows,
     sorted_bandwidths,
 )
 
@@ -56,7 +57,10 @@ class KeptMixture:
         finished trials in trial-number order; ``weights``: their kernels' weights, then
         the running ones' (``run_pos``, (running, d))."""
         d, n, n_fin, n_run = self.d, len(units), len(members), len(run_pos)
-        self._grow(n)
+        # room for the finished trials, then the running ones' and the prior's rows, where
+        # the next trials to finish will have theirs made anew (their widths are NaN)
+        self._grow(n + n_run + 1)
+        self._n = n
         if floor != self._floor:  # (it moves while n < 98 only): every row anew
             self._floor = floor
             self._sig[:] = np.nan
@@ -67,12 +71,7 @@ class KeptMixture:
         pos = np.take(units, srt * d + axes)
         if n_run:
             by_pos = np.argsort(run_pos.T, axis=1, kind="stable")
-            run_sorted = np.take(run_pos, by_pos * d + axes)
-            at = np.concatenate([np.searchsorted(pos[r], run_sorted[r], side="right") + r * n_fin
-                                 for r in range(d)])
-            shape = (d, n_fin + n_run)
-            pos = np.insert(pos.ravel(), at, run_sorted.ravel()).reshape(shape)
-            srt = np.insert(srt.ravel(), at, (n + by_pos).ravel()).reshape(shape)
+            pos, srt = merge_rows(pos, np.take(run_pos, by_pos * d + axes), (srt, n + by_pos))
         sig = np.empty((n + n_run, d))
         sig.ravel()[(srt * d + axes).ravel()] = sorted_bandwidths(pos, self.consider_endpoints).ravel()
         # the finished members whose widths moved, or which were out of g
@@ -98,10 +97,6 @@ class KeptMixture:
         const = self._coef[:n, 2 * d]
         const[:] = _NEVER
         const[members] = finite_log(log_w[:n_fin] + self._base[members] - self.shift)
-        # the running trials' and the prior's rows go after the finished ones, where the
-        # next trials to finish will have theirs made anew (their widths are NaN)
-        self._grow(n + n_run + 1)
-        self._n = n
         self._coef[n : n + n_run + 1, : 2 * d] = rows_x
         self._coef[n : n + n_run + 1, 2 * d] = finite_log(log_w_x + base_x - self.shift)
         self._k = n + n_run + 1
@@ -120,7 +115,7 @@ class KeptMixture:
         return np.concatenate([-0.5 * inv2, mu * inv2], axis=1), base, peak
 
     def _grow(self, n: int) -> None:
-        """Room for n finished trials; the new ones' rows are still to be made."""
+        """Room for n rows; rows new to it are still to be made."""
         have = len(self._sig)
         if n > have:
             cap = max(n, 2 * have)
@@ -130,4 +125,3 @@ class KeptMixture:
                 buf = np.full((cap,) + old.shape[1:], fill, dtype=old.dtype)
                 buf[:have] = old
                 setattr(self, name, buf)
-        self._n = n

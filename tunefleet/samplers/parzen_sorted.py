@@ -106,7 +106,6 @@ class SortedParzen:
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
         self._flat_mu: np.ndarray | None = None  # narrow_mu, row d shifted by 2 d, flat
-        self._raised = 0.0  # what raising the terms added, at most, in the last single sum
         self.floor = floor
         # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
         # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
@@ -198,7 +197,7 @@ class SortedParzen:
         (m, rows) in, (m, rows) out."""
         t, log_width, mass = self._positions_and_wide(x)
         if self.narrow.shape[1]:
-            mass += self._narrow_sum(t, self.reach)
+            mass += self._narrow_sum(t, self.reach)[0]
         out = np.empty(t.shape)
         ok = mass > 1e-280  # else every term is tiny (no prior): summed again after its max
         with np.errstate(divide="ignore"):
@@ -222,7 +221,8 @@ class SortedParzen:
         # the window's sum in single precision (exp is several times faster there), off by
         # less than _SINGLE of itself, its terms raised to e^_FLOOR32 at least (so that none
         # underflows): at most ``over`` more than they are
-        near, over = self._narrow_sum(t, inner, single=True), self._raised
+        near, length = self._narrow_sum(t, inner, single=True)
+        over = length * math.exp(_FLOOR32)
         rest = self._peaks_bound * np.exp(-self.shift) * math.exp(-0.5 * sigmas * sigmas)
         with np.errstate(divide="ignore"):
             low = np.maximum(near * (1.0 - _SINGLE) - over, 0.0)
@@ -252,10 +252,11 @@ class SortedParzen:
         np.maximum(e, -700.0, out=e)  # exp is slow below its underflow
         return np.matmul(np.ones(e.shape[1]), np.exp(e, out=e))
 
-    def _narrow_sum(self, t: np.ndarray, reach: float, single: bool = False) -> np.ndarray:
-        """The narrow kernels' sum at each t, over those within ``reach`` of it: one window
-        of equal length per point, so that all are gathered and summed at once. The rows'
-        positions are searched as one sorted array, row d shifted by 2 d."""
+    def _narrow_sum(self, t: np.ndarray, reach: float, single: bool = False) -> tuple[np.ndarray, int]:
+        """The narrow kernels' sum at each t, over those within ``reach`` of it, and the
+        windows' length: one window of equal length per point, so that all are gathered and
+        summed at once. The rows' positions are searched as one sorted array, row d shifted
+        by 2 d. ``single``: in float32, each term raised to e^_FLOOR32 at least."""
         rows, k = self.narrow_mu.shape
         offsets = 2.0 * np.arange(rows)[:, None]
         if self._flat_mu is None:  # (the bounds and the exact scores share it)
@@ -265,9 +266,8 @@ class SortedParzen:
         lo = np.searchsorted(flat, (t - reach + offsets).ravel(), side="left").reshape(t.shape) - base
         hi = np.searchsorted(flat, (t + reach + offsets).ravel(), side="right").reshape(t.shape) - base
         length = int((hi - lo).max())
-        self._raised = 0.0
         if length == 0:
-            return np.zeros(t.shape)
+            return np.zeros(t.shape), 0
         if 2 * length > k:  # windows as long as half the kernels: sum them all
             start, length = np.zeros(t.shape, dtype=np.int64), k
         else:
@@ -289,10 +289,9 @@ class SortedParzen:
             if single:
                 e32 = np.maximum(e, _FLOOR32).astype(np.float32)
                 out[r0:r1] = (np.exp(e32, out=e32) @ np.ones(length, dtype=np.float32)).reshape(tt.shape)
-                self._raised = length * math.exp(_FLOOR32)
             else:
                 out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
-        return out
+        return out, length
 
     def _exact(self, d: int, t: float) -> float:
         """Row d's log density at t less its shift, from every term after their max."""

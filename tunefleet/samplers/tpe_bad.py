@@ -16,26 +16,21 @@ from collections.abc import Callable
 import numpy as np
 
 from tunefleet.core.distributions import Distribution
-from tunefleet.samplers.parzen import CAT, CONT, Axis, Parzen, floor_width, log_unit_mass, take_rows
+from tunefleet.samplers.parzen import (
+    CAT,
+    CONT,
+    Axis,
+    Parzen,
+    floor_width,
+    log_unit_mass,
+    merge_rows,
+    take_rows,
+)
 from tunefleet.samplers.parzen_kept import KeptMixture
 from tunefleet.samplers.tpe_history import TrialFacts
 
 KEPT_FROM = 512  # bad trials from which a block of continuous params keeps g (KeptMixture)
 _KEPT_BLOCKS = 8  # the blocks whose g is kept
-
-
-def merge_rows(
-    sorted_rows: np.ndarray, new: np.ndarray, *moved: tuple[np.ndarray, np.ndarray]
-) -> list[np.ndarray]:
-    """Each row of ``new`` (sorted) merged into the same row of ``sorted_rows`` (sorted), a
-    new value after the equal ones; then each (rows, their new entries) of ``moved``
-    merged at the same places. Every row grows by ``new``'s width, in one insert."""
-    d, n = sorted_rows.shape
-    at = np.concatenate([np.searchsorted(sorted_rows[r], new[r], side="right") + r * n
-                         for r in range(d)]) if d else np.zeros(0, dtype=np.int64)
-    shape = (d, n + new.shape[1])
-    return [np.insert(a.ravel(), at, b.ravel()).reshape(shape)
-            for a, b in ((sorted_rows, new), *moved)]
 
 
 class BadTrials:

@@ -23,7 +23,7 @@ from tunefleet.core.history import StudyView
 from tunefleet.core.pareto import GrowingRanks, hssp
 from tunefleet.core.settings import Direction
 from tunefleet.core.trial import TrialRecord, TrialState
-from tunefleet.samplers.parzen import Axis, log_unit_mass, take_rows
+from tunefleet.samplers.parzen import Axis, log_unit_mass, merge_rows, take_rows
 
 SKIP, GOOD, PRUNED, INFEASIBLE = 0, 1, 2, 3  # a finished trial's class; FAIL is SKIP
 _EPS = 1e-12
@@ -128,10 +128,7 @@ class SortedBlock:
         key = np.where(np.isnan(values), np.inf, values)
         by = np.argsort(key, axis=1, kind="stable")  # ties by finishing order
         key = take_rows(key, by)
-        at = np.concatenate([np.searchsorted(self._key[r], key[r], side="right") + r * start
-                             for r in range(d)])
-        self.order = np.insert(self.order.ravel(), at, (start + by).ravel()).reshape(d, end)
-        self._key = np.insert(self._key.ravel(), at, key.ravel()).reshape(d, end)
+        self._key, self.order = merge_rows(self._key, key, (self.order, start + by))
 
 
 class TrialFacts:
