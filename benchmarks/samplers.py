@@ -33,6 +33,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
@@ -289,6 +290,10 @@ def main() -> None:
                          "thresholds: tunefleet/coordinator/memory.py)")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
+    if {"cost", "efficiency"} & set(args.parts) and importlib.util.find_spec("torch") is None:
+        # found out before the runs, not when the first GP cell fails minutes into them
+        sys.exit("Optuna's GPSampler needs torch, which is not installed: "
+                 "pip install torch==2.13.0 (or run --parts parallel, which has no Optuna GP)")
     start = time.perf_counter()
     init = None if args.default_malloc else keep_freed_memory
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=init) as pool:
