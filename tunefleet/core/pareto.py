@@ -191,28 +191,67 @@ def hssp(pts: np.ndarray, k: int, ref: np.ndarray) -> np.ndarray:
     A row's contribution to the chosen set S is its box minus the volume S dominates inside
     that box, which is the hypervolume of the componentwise maxima of S and the row: a set
     that is mostly dominated, so far cheaper than the hypervolume of S plus the row. Every
-    row must be no worse than ``ref``."""
+    row must be no worse than ``ref``.
+
+    In 3-D (with S on a small grid), the first re-evaluation after each pick computes every
+    row's contribution to S at once (``_corner_volumes``, the very values one ``_hv3`` per
+    row gives), and the lazy search takes its re-evaluations from them: the same search, the
+    same rows, with a few numpy calls a pick instead of a few per row re-evaluated (about 8
+    rows a pick on MOTPE's fronts at 10,000 trials)."""
     n = len(pts)
     if k >= n:
         return np.arange(n)
     if pts.shape[1] == 2 and _is_front_2d(pts):
         return _hssp_front_2d(pts, k, ref)
+    at_once = pts.shape[1] == 3 and k <= _GRID and n * k * k <= _STEP_CELLS
     box = np.prod(ref - pts, axis=1)
     bound = box.copy()
     fresh = np.zeros(n, dtype=bool)
     chosen: list[int] = []
+    now: np.ndarray | None = None  # (at_once) every row's contribution to the chosen rows
     while len(chosen) < k:
         i = int(np.argmax(bound))
         if fresh[i]:
             chosen.append(i)
             bound[i] = -np.inf
             fresh[:] = False
+            now = None
             continue
-        if chosen:
+        if chosen and at_once:
+            if now is None:
+                now = box - _corner_volumes(pts[chosen], pts, ref)
+            bound[i] = now[i]
+        elif chosen:
             corners = np.maximum(pts[chosen], pts[i])  # no worse than ref, as every row
             bound[i] = box[i] - _corner_volume(corners, ref)
         fresh[i] = True
     return np.array(sorted(chosen), dtype=np.int64)
+
+
+_STEP_CELLS = 1 << 20  # hssp in 3-D: every row's contribution at once up to this many grid cells
+
+
+def _corner_volumes(chosen: np.ndarray, rows: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per row p, ``_hv3`` of the corners max(chosen, p), to the bit, all rows at once from
+    one grid of the chosen rows. The max with p keeps the chosen rows' order on each axis
+    (ties aside, which only make cells 0 wide), so p's grid has the x edges max(sorted
+    chosen x, p's x), the y edges likewise, and above each cell the chosen grid's least z
+    raised to p's z (the least of values raised to p's z is the least of them raised to
+    it); the same cells, the same products summed in the same order."""
+    s = len(chosen)
+    by_x, by_y = np.argsort(chosen[:, 0]), np.argsort(chosen[:, 1])
+    z = np.full((s, s), ref[2])
+    z[np.argsort(by_x), np.argsort(by_y)] = chosen[:, 2]
+    np.minimum.accumulate(z, axis=0, out=z)
+    np.minimum.accumulate(z, axis=1, out=z)
+    height = ref[2] - np.maximum(z, rows[:, 2, None, None])  # (rows, s, s)
+    xs, ys = np.empty((len(rows), s + 1)), np.empty((len(rows), s + 1))
+    np.maximum(chosen[by_x, 0], rows[:, :1], out=xs[:, :s])
+    np.maximum(chosen[by_y, 1], rows[:, 1:2], out=ys[:, :s])
+    xs[:, s], ys[:, s] = ref[0], ref[1]
+    dx, dy = np.diff(xs, axis=1), np.diff(ys, axis=1)
+    volume: np.ndarray = (dx[:, None, :] @ height @ dy[:, :, None])[:, 0, 0]
+    return volume
 
 
 def _is_front_2d(pts: np.ndarray) -> bool:

@@ -213,6 +213,44 @@ def test_subset_selection_on_a_2d_front_is_the_lazy_one(n: int, share: float, se
         assert got.tolist() == lazy.tolist()
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 30), s=st.integers(1, 25), seed=st.integers(0, 10**6),
+       levels=st.sampled_from([3, 10, 0]))
+def test_corner_volumes_are_those_of_the_grid_to_the_bit(n: int, s: int, seed: int,
+                                                          levels: int) -> None:
+    """Every row's corner volume from the chosen rows' one grid is ``_hv3`` of its corners,
+    to the bit (so the 3-D subset search sees the very gains the lazy one does), with ties
+    and duplicates on few levels, and rows on the reference's faces."""
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, levels + 1, size=(n + s, 3)) / levels if levels else rng.random((n + s, 3))
+    ref = np.array([1.0, 1.0, 1.0]) if levels else 1.1 * pts.max(axis=0)
+    chosen, rows = pts[:s], pts[s:]
+    got = pareto._corner_volumes(chosen, rows, ref)
+    want = [pareto._hv3(np.maximum(chosen, p), ref) for p in rows]
+    assert got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 40), share=st.floats(0.05, 0.95), seed=st.integers(0, 10**6),
+       levels=st.sampled_from([4, 12, 0]), front=st.booleans())
+def test_subset_selection_in_3d_is_the_lazy_one(n: int, share: float, seed: int, levels: int,
+                                                front: bool) -> None:
+    """In 3-D, the lazy search with every row's contribution computed at once picks the very
+    rows of the lazy search with one ``_hv3`` per row re-evaluated: on a front or not (rows
+    whose gain is 0 but for rounding), with real values and on a grid of few levels (ties
+    and duplicates)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, levels, size=(n, 3)) / levels if levels else rng.random((n, 3))
+    if front:
+        pts[:, 2] = pts[:, :2].sum(axis=1).max() - pts[:, :2].sum(axis=1)  # x + y + z constant
+    ref = 1.1 * pts.max(axis=0) + 0.01
+    k = max(1, int(share * n))
+    got = hssp(pts, k, ref)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_STEP_CELLS", 0)  # one row at a time
+        assert got.tolist() == hssp(pts, k, ref).tolist()
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.integers(2, 4), st.lists(st.integers(1, 12), min_size=1, max_size=10),
        st.integers(0, 2**32 - 1), st.sampled_from([3, 8, 1000]))
