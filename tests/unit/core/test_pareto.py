@@ -251,21 +251,39 @@ def test_subset_selection_in_3d_is_the_lazy_one(n: int, share: float, seed: int,
         assert got.tolist() == hssp(pts, k, ref).tolist()
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 4), st.integers(0, 2**32 - 1),
+       st.sampled_from([2, 5, 0]))
+def test_unique_rows_are_numpys(n: int, m: int, seed: int, levels: int) -> None:
+    """The distinct rows, lexsorted, and each row's place among them, as ``np.unique`` gives
+    them: real values (no ties), few levels (ties in the first column, duplicates), -0.0
+    with 0.0, infinities, NaN."""
+    rng = np.random.default_rng(seed)
+    loss = rng.integers(-levels, levels + 1, size=(n, m)) * 0.5 if levels else rng.random((n, m))
+    loss[rng.random((n, m)) < 0.1] = rng.choice([-0.0, np.inf, -np.inf, np.nan])
+    uniq, inv = pareto._unique_rows(loss)
+    want_uniq, want_inv = np.unique(loss, axis=0, return_inverse=True)
+    assert np.array_equal(uniq, want_uniq, equal_nan=True)
+    assert inv.tolist() == np.asarray(want_inv).reshape(-1).tolist()
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.integers(2, 4), st.lists(st.integers(1, 12), min_size=1, max_size=10),
-       st.integers(0, 2**32 - 1), st.sampled_from([3, 8, 1000]))
-def test_growing_ranks_equal_a_fresh_peel(m: int, batches: list[int], seed: int, levels: int) -> None:
+       st.integers(0, 2**32 - 1), st.sampled_from([3, 8, 1000]), st.booleans())
+def test_growing_ranks_equal_a_fresh_peel(m: int, batches: list[int], seed: int, levels: int,
+                                          in_order: bool) -> None:
     """Rows added a few at a time (ties and duplicates with few levels), shown in a new order
-    each call (trial-number order, with late finishers in the middle), n_below moving up and
-    down, now and then a subset (a Hyperband cohort, which starts over): every call equals
-    ``nondominated_ranks`` on the rows it is given."""
+    each call (trial-number order, with late finishers in the middle) or in the order they
+    came (new rows at the end), n_below moving up and down, now and then a subset (a
+    Hyperband cohort, which starts over): every call equals ``nondominated_ranks`` on the
+    rows it is given."""
     rng = np.random.default_rng(seed)
     grow = GrowingRanks()
     rows = np.zeros((0, m))
     for size in batches:
         rows = np.vstack([rows, rng.integers(0, levels, size=(size, m)).astype(float)])
         ids = np.arange(len(rows))
-        perm = rng.permutation(len(rows))
+        perm = np.arange(len(rows)) if in_order else rng.permutation(len(rows))
         if rng.random() < 0.2:
             perm = perm[: max(1, len(perm) // 2)]
         n_below = int(rng.integers(1, len(rows) + 2))
