@@ -57,6 +57,8 @@ class KeptMixture:
         finished trials in trial-number order; ``weights``: their kernels' weights, then
         the running ones' (``run_pos``, (running, d))."""
         d, n, n_fin, n_run = self.d, len(units), len(members), len(run_pos)
+        if n_fin + n_run == 0:
+            prior_weight = 1.0  # as Parzen: with no observations the prior is the mixture
         # room for the finished trials, then the running ones' and the prior's rows, where
         # the next trials to finish will have theirs made anew (their widths are NaN)
         self._grow(n + n_run + 1)
