@@ -38,6 +38,7 @@ from tunefleet.samplers.base import Sampler, random_value, stream, varying
 from tunefleet.samplers.parzen import CAT, Axis, Parzen, take_rows
 from tunefleet.samplers.parzen_sorted import SortedParzen, handles
 from tunefleet.samplers.tpe_bad import BadTrials
+from tunefleet.samplers.tpe_elite import elite_count, elite_kernel, with_elite
 from tunefleet.samplers.tpe_history import TrialFacts, split_ranked, usable
 
 WEIGHTS = ("default", "uniform")
@@ -268,9 +269,9 @@ class TPESampler(Sampler):
             if self._is_row(part, good, bad):
                 rows.setdefault(tuple(part.run_numbers), []).append(part)
             else:
-                out.update(self._sample_joint(facts, part, good, bad, lean))
+                out.update(self._sample_joint(facts, part, good, bad, ranks, lean))
         for members in rows.values():
-            out.update(self._sample_rows(facts, members, good, bad, lean))
+            out.update(self._sample_rows(facts, members, good, bad, ranks, lean))
         return {k: out[k] for block in blocks for k in block}
 
     def _part(
@@ -305,29 +306,39 @@ class TPESampler(Sampler):
 
     def _sample_joint(
         self, facts: TrialFacts, part: _Part, good: np.ndarray, bad: np.ndarray,
-        lean: np.ndarray | None,
+        ranks: np.ndarray, lean: np.ndarray | None,
     ) -> dict[str, ParamValue]:
-        """A block sampled jointly: l(x) and g(x) are ``Parzen`` mixtures of product kernels."""
+        """A block sampled jointly: l(x) and g(x) are ``Parzen`` mixtures of product kernels
+        (l with the elite kernel while trials run, ``tpe_elite``)."""
         options = self._options()
         good_obs, used = self._observations(part.cols, good)
         weights = self._good_weights(len(good_obs), len(facts.signs),
                                      None if lean is None else lean[used])
         below = Parzen(part.axes, good_obs, weights, **options)
         candidates = below.sample(part.rng, self.n_ei_candidates)
+        elite = None if lean is None else elite_kernel(
+            part.axes, good_obs, ranks[used], consider_endpoints=self.consider_endpoints)
+        if elite is not None:  # the last of the candidates drawn from the mixture instead
+            n_elite = elite_count(part.rng, len(candidates))
+            candidates[len(candidates) - n_elite :] = elite.sample(part.rng, n_elite)
         log_g = self._bad.log_g(facts, part.block, part.axes, part.cols, bad, part.run_obs,
                                 part.run_numbers, candidates)
         if len(part.run_obs):
             log_g = self._lie(below.kernel_widths(), len(good_obs), part.run_obs, part.axes,
                               candidates, log_g)
-        best = candidates[int(np.argmax(below.log_pdf(candidates) - log_g))]
+        log_l = below.log_pdf(candidates)
+        if elite is not None:
+            log_l = with_elite(log_l, elite.log_pdf(candidates))
+        best = candidates[int(np.argmax(log_l - log_g))]
         return {k: d.to_external(float(best[i])) for i, (k, d) in enumerate(part.block.items())}
 
     def _sample_rows(
         self, facts: TrialFacts, parts: list[_Part], good: np.ndarray, bad: np.ndarray,
-        lean: np.ndarray | None,
+        ranks: np.ndarray, lean: np.ndarray | None,
     ) -> dict[str, ParamValue]:
         """Blocks of one numeric param each, every good and bad trial holding it and the same
-        trials running: l(x) and g(x) of all of them as the rows of two ``SortedParzen``."""
+        trials running: l(x) and g(x) of all of them as the rows of two ``SortedParzen`` (l
+        with each row's elite kernel while trials run, ``tpe_elite``)."""
         options = self._options()
         axes = [p.axes[0] for p in parts]
         pos = np.array([p.cols[0][good] for p in parts]).reshape(len(parts), len(good))
@@ -335,15 +346,33 @@ class TPESampler(Sampler):
         below = SortedParzen(axes, take_rows(pos, by_pos), by_pos,
                              self._good_weights(len(good), len(facts.signs), lean), **options)
         candidates = below.sample([p.rng for p in parts], self.n_ei_candidates)  # (m, rows)
+        log_l = self._rows_log_l(below, parts, pos, ranks, candidates, lean is not None)
         weights, in_g = self._bad.sorted_weights(facts, bad, parts[0].run_numbers)
         params = tuple(next(iter(p.block.items())) for p in parts)
         run_pos = np.stack([p.run_obs[:, 0] for p in parts])
         mu, order, log_z = self._bad.sorted_kernels(facts, params, in_g, run_pos)
         above = SortedParzen(axes, mu, order, weights, floor_log_z=log_z, **options)
         lie = self._row_liar(below, len(good), parts, candidates)
-        best = self._best_rows(candidates, below.log_pdf(candidates), above, lie)
+        best = self._best_rows(candidates, log_l, above, lie)
         return {k: d.to_external(float(candidates[best[j], j]))
                 for j, p in enumerate(parts) for k, d in p.block.items()}
+
+    def _rows_log_l(self, below: SortedParzen, parts: list[_Part], pos: np.ndarray,
+                    ranks: np.ndarray, candidates: np.ndarray, elites: bool) -> np.ndarray:
+        """log l at the candidates of ``_sample_rows``, (m, rows). With ``elites`` (trials
+        running), each row's l holds its elite kernel, and the last of the row's candidates
+        are drawn from that mixture instead (in place)."""
+        kernels = [elite_kernel(p.axes, pos[j][:, None], ranks, consider_endpoints=self.consider_endpoints)
+                   if elites else None for j, p in enumerate(parts)]
+        for j, (part, elite) in enumerate(zip(parts, kernels, strict=True)):
+            if elite is not None:
+                n_elite = elite_count(part.rng, len(candidates))
+                candidates[len(candidates) - n_elite :, j] = elite.sample(part.rng, n_elite)[:, 0]
+        log_l = below.log_pdf(candidates)
+        for j, elite in enumerate(kernels):
+            if elite is not None:
+                log_l[:, j] = with_elite(log_l[:, j], elite.log_pdf(candidates[:, j : j + 1]))
+        return log_l
 
     @staticmethod
     def _best_rows(candidates: np.ndarray, log_l: np.ndarray, above: SortedParzen,

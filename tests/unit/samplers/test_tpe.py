@@ -450,11 +450,11 @@ def test_params_sampled_together_as_rows_get_the_points_they_get_one_by_one(liar
     assert (lean is not None) == liar
     parts = [sampler._part(view, facts, trial, {k: dist}, None) for k, dist in space.items()]
     assert all(sampler._is_row(p, good, bad) for p in parts)
-    together = sampler._sample_rows(facts, parts, good, bad, lean)
+    together = sampler._sample_rows(facts, parts, good, bad, ranks, lean)
     alone: dict[str, Any] = {}
     for k, dist in space.items():
         alone.update(sampler._sample_joint(facts, sampler._part(view, facts, trial, {k: dist},
-                                                                        None), good, bad, lean))
+                                                                        None), good, bad, ranks, lean))
     assert together == alone
     assert sampler.sample_relative(view, trial, space) == together
 
