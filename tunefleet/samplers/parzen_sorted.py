@@ -35,6 +35,7 @@ from tunefleet.samplers.parzen import (
     finite_log,
     floor_width,
     log_unit_mass,
+    put_rows,
     sorted_bandwidths,
 )
 
@@ -168,7 +169,8 @@ class SortedParzen:
         u = np.array([rng.random((1, size))[0] for rng in rngs])
         mu, sig = np.full((rows, size), 0.5), np.ones((rows, size))
         if self.n:
-            at = np.argsort(self.order, axis=1)  # a kernel's place in its row's sorted order
+            at = np.empty_like(self.order)  # a kernel's place in its row's sorted order
+            put_rows(at, self.order, np.broadcast_to(np.arange(self.n), at.shape))  # (no sort)
             obs = ks < self.n
             r = np.nonzero(obs)[0]
             pos = at[r, ks[obs]]

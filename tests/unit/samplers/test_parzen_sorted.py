@@ -105,7 +105,8 @@ def test_it_handles_the_axes_whose_cells_are_narrower_than_every_kernel() -> Non
 def test_each_row_is_its_own_mixture_over_the_shared_weights(n: int, seed: int,
                                                              window_from: int) -> None:
     """Rows of different axes and positions, the same weights in each row's own order (as
-    TPE's params share their trials): row d is Parzen's mixture of row d."""
+    TPE's params share their trials): row d is Parzen's mixture of row d, and draws from it
+    the very points Parzen draws from the same stream."""
     rng = np.random.default_rng(seed)
     kinds = ["float", "log", "int-wide", "float"]
     w = rng.uniform(0.1, 1.0, n)
@@ -125,6 +126,10 @@ def test_each_row_is_its_own_mixture_over_the_shared_weights(n: int, seed: int,
     got = rows.log_pdf(x)
     for d in range(4):
         assert np.allclose(got[:, d], fulls[d].log_pdf(x[:, [d]]), rtol=0, atol=1e-9)
+    drawn = rows.sample([np.random.default_rng([seed, d]) for d in range(4)], 24)
+    for d in range(4):
+        want = fulls[d].sample(np.random.default_rng([seed, d]), 24)[:, 0]
+        assert drawn[:, d].tolist() == want.tolist()
 
 
 @settings(max_examples=40, deadline=None)
