@@ -82,7 +82,7 @@ class Plan:
 FULL = Plan(sizes=[1000, 10_000], gp_sizes=[200, 1000], reps=15, gp_reps=(15, 5), budget=60.0,
             seeds=20, trials=300, gp_problems=["branin", "hartmann6", "rosenbrock10", "ackley10"],
             gp_seeds=10, gp_trials=100, mo_seeds=10, mo_trials=(300, 1000),
-            par_problems=["hartmann6", "rosenbrock10", "mixed"], par_seeds=10, batches=[1, 16, 64],
+            par_problems=["hartmann6", "rosenbrock10", "mixed"], par_seeds=20, batches=[1, 16, 64],
             gp_par_seeds=5, gp_par_trials=300)
 QUICK = Plan(sizes=[1000, 10_000], gp_sizes=[200], reps=5, gp_reps=(5, 3), budget=15.0,
              seeds=5, trials=150, gp_problems=["branin", "hartmann6"], gp_seeds=3, gp_trials=50,

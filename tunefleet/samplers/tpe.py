@@ -12,9 +12,10 @@ With ``constant_liar`` the trials still RUNNING count as bad, with the params th
 handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
 weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
 from each other's points even when thousands of finished trials dilute the bad ones; and
-while trials run, l(x) leans on the best of the good trials (``_lean``), so a fleet of many
-workers, whose asks cannot learn from the trials still running, exploits its best trials
-harder.
+while trials run, l(x) leans on the best of the good trials (``_lean``) and holds a kernel
+at their weighted mean (``tpe_elite``), so a fleet of many workers, whose asks cannot learn
+from the trials still running, exploits its best trials harder and closes in on an
+optimum in fewer rounds.
 
 What the sampler keeps is a cache of facts about finished trials (and the kept g
 mixtures) that it rebuilds from the StudyView when it meets another view; what it asks is
@@ -104,8 +105,9 @@ class TPESampler(Sampler):
     - ``constant_liar``: RUNNING trials count as bad trials, and keep other asks off their
       points (Ginsbourger, Le Riche & Carraro, "Kriging is well-suited to parallelize
       optimization", 2010, for the liar; the narrow kernels are ours, see ``_lie``). With
-      one objective, l(x) also leans on the best good trials while trials run (ours, see
-      ``_lean``); with no trial running, the sampler is Optuna's.
+      one objective, l(x) also leans on the best good trials while trials run and holds
+      their elite kernel (ours, see ``_lean`` and ``tpe_elite``); with no trial running,
+      the sampler is Optuna's.
     - ``seed``: the random streams' seed (None means 0; the coordinator gives a study with
       no seed a random one when it creates it).
 
