@@ -216,18 +216,18 @@ def test_subset_selection_on_a_2d_front_is_the_lazy_one(n: int, share: float, se
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(1, 30), s=st.integers(1, 25), seed=st.integers(0, 10**6),
        levels=st.sampled_from([3, 10, 0]))
-def test_corner_volumes_are_those_of_the_grid_to_the_bit(n: int, s: int, seed: int,
-                                                          levels: int) -> None:
+def test_corner_volumes_are_those_of_the_grid(n: int, s: int, seed: int, levels: int) -> None:
     """Every row's corner volume from the chosen rows' one grid is ``_hv3`` of its corners,
-    to the bit (so the 3-D subset search sees the very gains the lazy one does), with ties
-    and duplicates on few levels, and rows on the reference's faces."""
+    with ties and duplicates on few levels, and rows on the reference's faces. (Here they
+    are equal to the bit; the test allows for a BLAS that sums a stacked product in another
+    order than a single one.)"""
     rng = np.random.default_rng(seed)
     pts = rng.integers(0, levels + 1, size=(n + s, 3)) / levels if levels else rng.random((n + s, 3))
     ref = np.array([1.0, 1.0, 1.0]) if levels else 1.1 * pts.max(axis=0)
     chosen, rows = pts[:s], pts[s:]
     got = pareto._corner_volumes(chosen, rows, ref)
     want = [pareto._hv3(np.maximum(chosen, p), ref) for p in rows]
-    assert got.tolist() == want
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
 @settings(max_examples=200, deadline=None)
@@ -235,10 +235,13 @@ def test_corner_volumes_are_those_of_the_grid_to_the_bit(n: int, s: int, seed: i
        levels=st.sampled_from([4, 12, 0]), front=st.booleans())
 def test_subset_selection_in_3d_is_the_lazy_one(n: int, share: float, seed: int, levels: int,
                                                 front: bool) -> None:
-    """In 3-D, the lazy search with every row's contribution computed at once picks the very
-    rows of the lazy search with one ``_hv3`` per row re-evaluated: on a front or not (rows
-    whose gain is 0 but for rounding), with real values and on a grid of few levels (ties
-    and duplicates)."""
+    """In 3-D, the lazy search with every row's contribution computed at once picks k
+    distinct rows; on a front of real values, the very rows of the lazy search with one
+    ``_hv3`` per row re-evaluated. Where gains tie (a grid of few levels: ties and
+    duplicates) or are 0 but for rounding (dominated rows), a last-bit difference between
+    the two products may break a tie the other way (none does with this machine's BLAS),
+    so there only the greedy bound is checked: at least (1 - 1/e) of the best volume
+    either search found."""
     rng = np.random.default_rng(seed)
     pts = rng.integers(0, levels, size=(n, 3)) / levels if levels else rng.random((n, 3))
     if front:
@@ -246,9 +249,14 @@ def test_subset_selection_in_3d_is_the_lazy_one(n: int, share: float, seed: int,
     ref = 1.1 * pts.max(axis=0) + 0.01
     k = max(1, int(share * n))
     got = hssp(pts, k, ref)
+    assert len(got) == k and len(set(got.tolist())) == k
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pareto, "_STEP_CELLS", 0)  # one row at a time
-        assert got.tolist() == hssp(pts, k, ref).tolist()
+        lazy = hssp(pts, k, ref)
+    volumes = hypervolume(pts[got], ref), hypervolume(pts[lazy], ref)
+    assert volumes[0] >= (1 - 1 / np.e) * max(volumes) - 1e-12
+    if front and not levels:
+        assert got.tolist() == lazy.tolist()
 
 
 @settings(max_examples=300, deadline=None)
