@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from tunefleet.samplers import parzen_sorted
 from tunefleet.samplers.parzen import (
     Axis,
     Parzen,
@@ -221,3 +222,65 @@ def test_without_a_prior_kernels_far_from_zero_do_not_overflow() -> None:
     z = stats.norm.cdf((1 - mu) / sig) - stats.norm.cdf(-mu / sig)
     want = np.log((stats.norm.pdf((t - mu) / sig) / (sig * z)).sum(axis=1) / 500)
     assert np.allclose(sp.log_pdf(x)[:, 0], want, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 400), size=st.integers(1, 40), seed=st.integers(0, 10**6),
+       rows=st.integers(1, 5), prior_weight=st.sampled_from([1.0, 0.0]))
+def test_draws_leave_each_stream_where_parzen_leaves_it(n: int, size: int, seed: int, rows: int,
+                                                        prior_weight: float) -> None:
+    """Each row's draws are Parzen's from the same stream (the kernels picked from one cdf
+    for every row, as ``Generator.choice`` picks them), and the stream is left where
+    Parzen.sample leaves it: TPE draws the elite candidates from it next."""
+    rng = np.random.default_rng(seed)
+    axis = Axis.of(DISTS["float"])
+    w = rng.uniform(0.0, 1.0, n)
+    if n:
+        w[rng.random(n) < 0.2] = 0.0  # kernels never picked
+    raw = rng.uniform(0, 1, (rows, n))
+    order = np.argsort(raw, axis=1, kind="stable")
+    sp = SortedParzen([axis] * rows, np.take_along_axis(raw, order, axis=1), order, w,
+                      prior_weight=prior_weight if w.sum() > 0 else 1.0, consider_endpoints=False)
+    streams = [np.random.default_rng([seed, d]) for d in range(rows)]
+    drawn = sp.sample(streams, size)
+    for d in range(rows):
+        full = Parzen([axis], raw[d][:, None], w, prior_weight=sp.prior_weight,
+                      consider_endpoints=False)
+        mine = np.random.default_rng([seed, d])
+        assert drawn[:, d].tolist() == full.sample(mine, size)[:, 0].tolist()
+        assert streams[d].random() == mine.random()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2000, 6000), seed=st.integers(0, 10**6), rows=st.integers(1, 6),
+       chunk=st.sampled_from([1 << 10, 1 << 18]), clustered=st.booleans())
+def test_bounds_window_is_the_plain_sum_of_its_terms(n: int, seed: int, rows: int, chunk: int,
+                                                     clustered: bool) -> None:
+    """The single-precision window of ``log_pdf_bounds`` (terms b t + c + a t^2 formed one by
+    one, rows in chunks) is, within _SINGLE, no less than the kernels' terms within its
+    reach summed plainly in double precision and no more than all of them, on several
+    rows; and the bounds hold ``log_pdf`` between them."""
+    rng = np.random.default_rng(seed)
+    axis = Axis.of(DISTS["float"])
+    raw = rng.beta(2, 30, (rows, n)) if clustered else rng.uniform(0, 1, (rows, n))
+    order = np.argsort(raw, axis=1, kind="stable")
+    sp = SortedParzen([axis] * rows, np.take_along_axis(raw, order, axis=1), order,
+                      rng.uniform(0.1, 1.0, n), prior_weight=1.0, consider_endpoints=False,
+                      window_from=0)
+    t = rng.uniform(0, 1, (rows, 24))
+    inner = 4.0 * sp.floor
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parzen_sorted, "_CHUNK", chunk)
+        near, _ = sp._narrow_sum(t, inner, single=True)
+        bounds = sp.log_pdf_bounds(np.stack([axis.from_unit(r) for r in t], axis=1))
+    for d in range(rows):
+        mu, (b, c) = sp.narrow_mu[d], sp.narrow[d].T
+        for j in range(t.shape[1]):
+            x = float(t[d, j])
+            terms = np.exp(np.maximum(b * x + c + sp.a * x * x, parzen_sorted._FLOOR32))
+            inside = terms[np.abs(mu - x) <= inner].sum()  # (the window may hold more)
+            assert (1 - parzen_sorted._SINGLE) * inside <= near[d, j]
+            assert near[d, j] <= (1 + parzen_sorted._SINGLE) * terms.sum()
+    assert bounds is not None
+    exact = sp.log_pdf(np.stack([axis.from_unit(r) for r in t], axis=1))
+    assert np.all(bounds[0] <= exact + 1e-12) and np.all(exact <= bounds[1] + 1e-12)
