@@ -107,6 +107,7 @@ class SortedParzen:
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
         # _PAD of log weight _NEVER.
         self._flat_mu: np.ndarray | None = None  # narrow_mu, row d shifted by 2 d, flat
+        self._single: tuple[np.ndarray, np.ndarray] | None = None  # (_narrow_sum32's mu, p)
         self.floor = floor
         # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
         # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
@@ -205,7 +206,7 @@ class SortedParzen:
         (m, rows) in, (m, rows) out."""
         t, log_width, mass = self._positions_and_wide(x)
         if self.narrow.shape[1]:
-            mass += self._narrow_sum(t, self.reach)[0]
+            mass += self._narrow_sum(t, self.reach)
         out = np.empty(t.shape)
         ok = mass > 1e-280  # else every term is tiny (no prior): summed again after its max
         with np.errstate(divide="ignore"):
@@ -229,7 +230,7 @@ class SortedParzen:
         # the window's sum in single precision (exp is several times faster there), off by
         # less than _SINGLE of itself, its terms raised to e^_FLOOR32 at least (so that none
         # underflows): at most ``over`` more than they are
-        near, length = self._narrow_sum(t, inner, single=True)
+        near, length = self._narrow_sum32(t, inner)
         over = length * math.exp(_FLOOR32)
         rest = self._peaks_bound * np.exp(-self.shift) * math.exp(-0.5 * sigmas * sigmas)
         with np.errstate(divide="ignore"):
@@ -260,11 +261,11 @@ class SortedParzen:
         np.maximum(e, -700.0, out=e)  # exp is slow below its underflow
         return np.matmul(np.ones(e.shape[1]), np.exp(e, out=e))
 
-    def _narrow_sum(self, t: np.ndarray, reach: float, single: bool = False) -> tuple[np.ndarray, int]:
-        """The narrow kernels' sum at each t, over those within ``reach`` of it, and the
-        windows' length: one window of equal length per point, so that all are gathered and
-        summed at once. The rows' positions are searched as one sorted array, row d shifted
-        by 2 d. ``single``: in float32, each term raised to e^_FLOOR32 at least."""
+    def _windows(self, t: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per t, the start of its window of the narrow kernels within ``reach`` of it, as an
+        index into the rows' kernels laid end to end, and the windows' one length (the
+        longest; all of them when that is more than half a row). The rows' positions are
+        searched as one sorted array, row d shifted by 2 d."""
         rows, k = self.narrow_mu.shape
         offsets = 2.0 * np.arange(rows)[:, None]
         if self._flat_mu is None:  # (the bounds and the exact scores share it)
@@ -274,35 +275,69 @@ class SortedParzen:
         lo = np.searchsorted(flat, (t - reach + offsets).ravel(), side="left").reshape(t.shape) - base
         hi = np.searchsorted(flat, (t + reach + offsets).ravel(), side="right").reshape(t.shape) - base
         length = int((hi - lo).max())
-        if length == 0:
-            return np.zeros(t.shape), 0
         if 2 * length > k:  # windows as long as half the kernels: sum them all
             start, length = np.zeros(t.shape, dtype=np.int64), k
         else:
             start = np.minimum(lo, k - length)
+        return start + base, base, length
+
+    def _narrow_sum(self, t: np.ndarray, reach: float) -> np.ndarray:
+        """The narrow kernels' sum at each t, over those within ``reach`` of it: one window
+        of equal length per point (``_windows``), so that all are gathered and summed at
+        once."""
+        rows, k = self.narrow_mu.shape
+        at, base, length = self._windows(t, reach)
+        if length == 0:
+            return np.zeros(t.shape)
         # (rows, m, length) at a time would leave the cache: a few rows at a time
-        flat = self.narrow.reshape(rows * k, 2)
-        windows = sliding_window_view(flat, length, axis=0)
+        windows = sliding_window_view(self.narrow.reshape(rows * k, 2), length, axis=0)
         step = max(1, _CHUNK // (t.shape[1] * length))
         out = np.empty(t.shape)
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             tt = t[r0:r1]
-            win = windows[(start[r0:r1] + base[r0:r1]).ravel()]  # (rows' * m, 2, length)
-            if single:  # b_k t + c_k + a t^2 elementwise: a third of the stacked 1 x 2 products'
-                # time; within an ulp of them, far inside _SINGLE
-                e = win[:, 0, :] * tt.reshape(-1, 1)
-                e += win[:, 1, :]
-                e += (self.a * tt * tt).reshape(-1, 1)
-                e32 = np.maximum(e, _FLOOR32, out=e).astype(np.float32)
-                out[r0:r1] = (np.exp(e32, out=e32) @ np.ones(length, dtype=np.float32)).reshape(tt.shape)
-                continue
+            win = windows[at[r0:r1].ravel()]  # (rows' * m, 2, length)
             basis = np.stack([tt.ravel(), np.ones(tt.size)], axis=-1)[:, None, :]
             e = np.matmul(basis, win)[:, 0, :]  # (rows' * m, length): b_k t + c_k
             e += (self.a * tt * tt).reshape(-1, 1)
             if length == k:  # far kernels too: exp is slow below its underflow
                 np.maximum(e, -700.0, out=e)
             out[r0:r1] = (np.exp(e, out=e) @ np.ones(length)).reshape(tt.shape)
+        return out
+
+    def _narrow_sum32(self, t: np.ndarray, reach: float) -> tuple[np.ndarray, int]:
+        """``_narrow_sum`` in single precision, each term raised to e^_FLOOR32 at least, and
+        the windows' length. A narrow kernel's exponent b t + c + a t^2 is a (t - mu)^2 + p
+        (p = c - a mu^2, its log peak less the shift), formed in float32 from float32 copies
+        of mu and p, so that the gathers move half the bytes and no term needs double
+        precision. Each term is off by less than 2e-4 of itself: t and mu are within
+        2^-24 of themselves on [0, 1] and the exponent's slope 2 |a| |t - mu| is at most
+        2 sqrt(80 |a|) where a term is above e^-80, |a| = 1 / (2 floor^2) <= 5,000; p and
+        the products round by 2^-24 of exponents of at most about 80 above the floor.
+        With float32's exp and sum, that is inside _SINGLE."""
+        rows, k = self.narrow_mu.shape
+        at, _, length = self._windows(t, reach)
+        if length == 0:
+            return np.zeros(t.shape), 0
+        if self._single is None:
+            peak = self.narrow[..., 1] - self.a * (self.narrow_mu * self.narrow_mu)
+            np.maximum(peak, -1e30, out=peak)  # (in float32's range: -1e300 is a weight of 0)
+            self._single = (self.narrow_mu.astype(np.float32).ravel(),
+                            peak.astype(np.float32).ravel())
+        mu, peak = (sliding_window_view(v, length) for v in self._single)
+        a, floor32 = np.float32(self.a), np.float32(_FLOOR32)
+        step = max(1, _CHUNK // (t.shape[1] * length))
+        out = np.empty(t.shape)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            idx = at[r0:r1].ravel()
+            e = mu[idx]  # (rows' * m, length), a copy
+            e -= t[r0:r1].astype(np.float32).reshape(-1, 1)
+            e *= e
+            e *= a
+            e += peak[idx]
+            np.maximum(e, floor32, out=e)
+            out[r0:r1] = (np.exp(e, out=e) @ np.ones(length, dtype=np.float32)).reshape(r1 - r0, -1)
         return out, length
 
     def _exact(self, d: int, t: float) -> float:

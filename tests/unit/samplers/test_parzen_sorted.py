@@ -256,8 +256,8 @@ def test_draws_leave_each_stream_where_parzen_leaves_it(n: int, size: int, seed:
        chunk=st.sampled_from([1 << 10, 1 << 18]), clustered=st.booleans())
 def test_bounds_window_is_the_plain_sum_of_its_terms(n: int, seed: int, rows: int, chunk: int,
                                                      clustered: bool) -> None:
-    """The single-precision window of ``log_pdf_bounds`` (terms b t + c + a t^2 formed one by
-    one, rows in chunks) is, within _SINGLE, no less than the kernels' terms within its
+    """The single-precision window of ``log_pdf_bounds`` (terms a (t - mu)^2 + p in float32,
+    rows in chunks) is, within _SINGLE, no less than the kernels' terms within its
     reach summed plainly in double precision and no more than all of them, on several
     rows; and the bounds hold ``log_pdf`` between them."""
     rng = np.random.default_rng(seed)
@@ -271,7 +271,7 @@ def test_bounds_window_is_the_plain_sum_of_its_terms(n: int, seed: int, rows: in
     inner = 4.0 * sp.floor
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(parzen_sorted, "_CHUNK", chunk)
-        near, _ = sp._narrow_sum(t, inner, single=True)
+        near, _ = sp._narrow_sum32(t, inner)
         bounds = sp.log_pdf_bounds(np.stack([axis.from_unit(r) for r in t], axis=1))
     for d in range(rows):
         mu, (b, c) = sp.narrow_mu[d], sp.narrow[d].T
