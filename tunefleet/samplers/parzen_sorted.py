@@ -108,6 +108,7 @@ class SortedParzen:
         # _PAD of log weight _NEVER.
         self._flat_mu: np.ndarray | None = None  # narrow_mu, row d shifted by 2 d, flat
         self._single: tuple[np.ndarray, np.ndarray] | None = None  # (_narrow_sum32's mu, p)
+        self._peak: np.ndarray | None = None  # (every kernel narrow) their log peaks
         self.floor = floor
         # at most the sum of the narrow kernels' peaks, less the shift (see log_pdf_bounds):
         # each is w / (floor sqrt(2 pi) Z) with Z >= _Z_LEAST, the weights less the prior's
@@ -119,6 +120,7 @@ class SortedParzen:
             log_z = log_unit_mass(mu, floor) if floor_log_z is None else floor_log_z
             peak = log_w - (math.log(floor) + _LOG_SQRT_2PI) - log_z
             self._set_shift(peak)
+            self._peak = peak
             c = peak + self.a * (mu * mu)
             self.narrow_mu = mu
             self.narrow = np.empty((d, n, 2))
@@ -148,7 +150,9 @@ class SortedParzen:
     def _set_shift(self, peak: np.ndarray) -> None:
         """Per row, the largest log density of a kernel at its centre (or the prior's):
         every exponent less it is at most 0, so exp cannot overflow, with no max per point."""
-        tops = np.where(np.isfinite(peak), peak, -np.inf).max(axis=1, initial=-np.inf)
+        tops = peak.max(axis=1, initial=-np.inf)  # (-inf, a weight of 0, never the max)
+        if np.isnan(tops).any() or (tops == np.inf).any():  # the max of the finite ones
+            tops = np.where(np.isfinite(peak), peak, -np.inf).max(axis=1, initial=-np.inf)
         self.shift = np.maximum(tops, self.log_prior)[:, None]  # (d, 1)
         self.shift[~np.isfinite(self.shift)] = 0.0
 
@@ -320,10 +324,13 @@ class SortedParzen:
         if length == 0:
             return np.zeros(t.shape), 0
         if self._single is None:
-            peak = self.narrow[..., 1] - self.a * (self.narrow_mu * self.narrow_mu)
-            np.maximum(peak, -1e30, out=peak)  # (in float32's range: -1e300 is a weight of 0)
-            self._single = (self.narrow_mu.astype(np.float32).ravel(),
-                            peak.astype(np.float32).ravel())
+            p = np.empty((rows, k), dtype=np.float32)
+            if self._peak is not None:  # every kernel narrow: p is the log peak less the shift
+                np.subtract(self._peak, self.shift, out=p, casting="same_kind")  # (rounded once)
+            else:
+                peak = self.narrow[..., 1] - self.a * (self.narrow_mu * self.narrow_mu)
+                np.maximum(peak, -1e30, out=p, casting="same_kind")  # (-1e300: a weight of 0)
+            self._single = (self.narrow_mu.astype(np.float32).ravel(), p.ravel())
         mu, peak = (sliding_window_view(v, length) for v in self._single)
         a, floor32 = np.float32(self.a), np.float32(_FLOOR32)
         step = max(1, _CHUNK // (t.shape[1] * length))

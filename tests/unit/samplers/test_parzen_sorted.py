@@ -284,3 +284,21 @@ def test_bounds_window_is_the_plain_sum_of_its_terms(n: int, seed: int, rows: in
     assert bounds is not None
     exact = sp.log_pdf(np.stack([axis.from_unit(r) for r in t], axis=1))
     assert np.all(bounds[0] <= exact + 1e-12) and np.all(exact <= bounds[1] + 1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10**6), rows=st.integers(1, 4), n=st.integers(0, 30),
+       log_prior=st.sampled_from([-np.inf, -3.0, 50.0]))
+def test_shift_is_the_largest_finite_peak(seed: int, rows: int, n: int, log_prior: float) -> None:
+    """Per row, the largest finite log peak or the prior's, 0 where there is none; peaks of
+    -inf (weights of 0), NaN and +inf are passed over, whichever way the max is found."""
+    rng = np.random.default_rng(seed)
+    peak = rng.normal(0.0, 10.0, (rows, n))
+    peak[rng.random((rows, n)) < 0.3] = rng.choice([-np.inf, np.inf, np.nan])
+    sp = SortedParzen.__new__(SortedParzen)
+    sp.log_prior = log_prior
+    sp._set_shift(peak)
+    want = np.where(np.isfinite(peak), peak, -np.inf).max(axis=1, initial=-np.inf)
+    want = np.maximum(want, log_prior)
+    want[~np.isfinite(want)] = 0.0
+    assert sp.shift[:, 0].tolist() == want.tolist()
