@@ -204,8 +204,27 @@ def merge_rows(
     at = np.concatenate([np.searchsorted(sorted_rows[r], new[r], side="right") + r * n
                          for r in range(d)]) if d else np.zeros(0, dtype=np.int64)
     shape = (d, n + new.shape[1])
-    return [np.insert(a.ravel(), at, b.ravel()).reshape(shape)
+    return [_insert(a.ravel(), at, b.ravel()).reshape(shape)
             for a, b in ((sorted_rows, new), *moved)]
+
+
+_SLICED = 64  # _insert copies slices up to this many new values (TPE adds a trial or a few)
+
+
+def _insert(flat: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.insert(flat, at, values)`` for non-decreasing ``at``: with a few values, the
+    runs between them copied as slices (np.insert masks every element, 2.5x the time for 20
+    values among 200,000)."""
+    if len(at) > _SLICED or np.any(at[1:] < at[:-1]) or (len(at) and at[0] < 0):
+        return np.insert(flat, at, values)
+    out = np.empty(len(flat) + len(at), dtype=flat.dtype)  # (values cast, as np.insert)
+    prev = 0
+    for j, p in enumerate(at.tolist()):
+        out[prev + j : p + j] = flat[prev:p]
+        out[p + j] = values[j]
+        prev = p
+    out[prev + len(at) :] = flat[prev:]
+    return out
 
 
 def put_rows(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:

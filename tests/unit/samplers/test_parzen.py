@@ -27,6 +27,7 @@ from tunefleet.samplers.parzen import (
     floor_width,
     log_gauss_mass,
     log_unit_mass,
+    merge_rows,
 )
 
 AXES = {
@@ -212,3 +213,25 @@ def test_a_log_range_a_few_ulps_wide_is_modelled_on_a_linear_scale() -> None:
                consider_endpoints=False)
     x = p.sample(np.random.default_rng(0), 20)
     assert np.all(np.isfinite(p.log_pdf(x))) and all(dist.contains(float(v)) for v in x[:, 0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.integers(0, 5), n=st.integers(0, 40), m=st.integers(0, 20),
+       seed=st.integers(0, 10**6), levels=st.sampled_from([3, 0]))
+def test_merged_rows_are_numpys_insert(rows: int, n: int, m: int, seed: int, levels: int) -> None:
+    """Each row of new sorted values merged after the equal ones, and every moved array
+    merged at the same places: what one ``np.insert`` at the searched places gives, to the
+    bit, with ties (few levels), empty rows, more new values than the sliced copy takes,
+    and a moved array of another dtype (values cast to it, as np.insert casts)."""
+    rng = np.random.default_rng(seed)
+    def draw(shape: tuple[int, int]) -> np.ndarray:
+        return np.sort(rng.integers(0, levels, shape) / levels if levels else rng.random(shape), axis=1)
+    old, new = draw((rows, n)), draw((rows, m))
+    ids, new_ids = rng.integers(0, 10**9, (rows, n)), rng.random((rows, m)) * 1e3
+    got = merge_rows(old, new, (ids, new_ids))
+    at = np.array([np.searchsorted(old[r], new[r], side="right") + r * n
+                   for r in range(rows)], dtype=np.int64).reshape(-1)
+    want = [np.insert(a.ravel(), at, b.ravel()).reshape(rows, n + m)
+            for a, b in ((old, new), (ids, new_ids))]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.tolist() == w.tolist()
