@@ -314,3 +314,25 @@ def test_growing_ranks_place_a_new_row_without_peeling_again() -> None:
     changed[0] = [0.0, 0.0, 0.0]  # dominates everything
     got = grow.ranks(np.arange(2001), changed, 200)
     assert np.array_equal(got, nondominated_ranks(changed, 200))
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(3, 45), short=st.integers(1, 3), seed=st.integers(0, 10**6),
+       front=st.booleans())
+def test_subset_selection_in_3d_taking_most_of_a_front_is_the_lazy_one(n: int, short: int,
+                                                                       seed: int,
+                                                                       front: bool) -> None:
+    """All but one to three rows taken (MOTPE's good trials often take all but a few of the
+    last front), where the rows' contributions are computed for the rows not chosen only:
+    the very rows of the lazy search with one ``_hv3`` per row re-evaluated, on real values
+    (no ties)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.random((n, 3))
+    if front:
+        pts[:, 2] = pts[:, :2].sum(axis=1).max() - pts[:, :2].sum(axis=1)
+    ref = 1.1 * pts.max(axis=0) + 0.01
+    k = max(1, n - short)
+    got = hssp(pts, k, ref)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_STEP_CELLS", 0)  # one row at a time
+        assert got.tolist() == hssp(pts, k, ref).tolist()
