@@ -99,9 +99,13 @@ class SortedParzen:
                           if prior_weight > 0 else -math.inf)
         floor = floor_width(n)
         self.reach = self._reach(floor, total, prior_weight) if n >= window_from else math.inf
-        sig = self.sigma = sorted_bandwidths(mu, consider_endpoints)
-        self.mu = mu
-        at_floor = sig <= floor * (1.0 + 1e-12)
+        self.mu, self._consider_endpoints = mu, consider_endpoints
+        self._sigma: np.ndarray | None = None  # (``sigma``, made when first asked for)
+        if self.reach < 0.5 and _all_at_floor(mu, floor * (1.0 + 1e-12), consider_endpoints):
+            sig = at_floor = np.ones((d, n), dtype=bool)  # (sig unused: every kernel narrow)
+        else:
+            sig = self.sigma
+            at_floor = sig <= floor * (1.0 + 1e-12)
         # The narrow kernels (at the floor) of a row where they are most are windowed in
         # log_pdf: their exponent at t is a t^2 + b_k t + c_k with one a. Every other
         # kernel keeps (a_k, b_k, c_k). Rows are padded to equal lengths with kernels at
@@ -155,6 +159,13 @@ class SortedParzen:
             tops = np.where(np.isfinite(peak), peak, -np.inf).max(axis=1, initial=-np.inf)
         self.shift = np.maximum(tops, self.log_prior)[:, None]  # (d, 1)
         self.shift[~np.isfinite(self.shift)] = 0.0
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """Per row, the kernels' widths in their sorted order (``sorted_bandwidths``)."""
+        if self._sigma is None:
+            self._sigma = sorted_bandwidths(self.mu, self._consider_endpoints)
+        return self._sigma
 
     def kernel_widths(self) -> np.ndarray:
         """Per row, the median width of the observations' kernels (the prior's, 1, if there
@@ -358,6 +369,21 @@ class SortedParzen:
         if not math.isfinite(top):
             return -math.inf
         return math.log(float(np.exp(e - top).sum())) + top
+
+
+def _all_at_floor(mu: np.ndarray, at_most: float, consider_endpoints: bool) -> bool:
+    """Whether ``sorted_bandwidths(mu, consider_endpoints) <= at_most`` everywhere, with 2
+    kernels a row or more, from the gaps alone (two passes instead of its five): a width is
+    the larger gap to a neighbour, clipped below at the floor (at most ``at_most``), where
+    the first and last kernels take the gap inside the row unless the endpoints count."""
+    if mu.shape[1] < 2:
+        return False
+    gaps = mu[:, 1:] - mu[:, :-1]  # (the very differences sorted_bandwidths takes)
+    if not bool(gaps.max() <= at_most):  # (NaN: not)
+        return False
+    if consider_endpoints:
+        return bool(np.all(mu[:, 0] - 0.0 <= at_most) and np.all(1.0 - mu[:, -1] <= at_most))
+    return True
 
 
 class _Packer:

@@ -302,3 +302,37 @@ def test_shift_is_the_largest_finite_peak(seed: int, rows: int, n: int, log_prio
     want = np.maximum(want, log_prior)
     want[~np.isfinite(want)] = 0.0
     assert sp.shift[:, 0].tolist() == want.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.integers(1, 3), n=st.integers(0, 60), seed=st.integers(0, 10**6),
+       consider_endpoints=st.booleans(), spread=st.sampled_from([0.3, 1.0, 3.0]))
+def test_all_at_floor_is_every_bandwidth_at_most_the_floor(rows: int, n: int, seed: int,
+                                                          consider_endpoints: bool,
+                                                          spread: float) -> None:
+    """The gaps alone say whether every kernel is at the floor as ``sorted_bandwidths``
+    has it (gaps about the floor, some exactly at it, rows near and far from the edges);
+    the widths are made when asked for, the same as ``sorted_bandwidths``."""
+    rng = np.random.default_rng(seed)
+    floor = floor_width(n)
+    steps = rng.uniform(0.0, spread * floor, (rows, n))
+    steps[rng.random((rows, n)) < 0.2] = floor  # exactly at it
+    mu = np.clip(rng.uniform(0.0, 2 * floor, (rows, 1)) + np.cumsum(steps, axis=1), 0.0, 1.0)
+    at_most = floor * (1.0 + 1e-12)
+    want = n >= 2 and bool(np.all(sorted_bandwidths(mu, consider_endpoints) <= at_most))
+    assert parzen_sorted._all_at_floor(mu, at_most, consider_endpoints) == want
+    axis = Axis.of(DISTS["float"])
+    sp = SortedParzen([axis] * rows, mu, np.tile(np.arange(n), (rows, 1)), np.ones(n),
+                      prior_weight=1.0, consider_endpoints=consider_endpoints, window_from=0)
+    assert sp.sigma.tolist() == sorted_bandwidths(mu, consider_endpoints).tolist()
+
+
+def test_a_gap_of_exactly_the_limit_is_at_the_floor() -> None:
+    """Gaps of exactly the limit (0 to it, the limit to 1) count as at the floor."""
+    at_most = floor_width(2) * (1.0 + 1e-12)
+    for mu in (np.array([[0.0, at_most]]), np.array([[1.0 - at_most, 1.0]]),
+               np.array([[0.5, 0.5 + at_most]])):
+        for ends in (False, True):
+            want = bool(np.all(sorted_bandwidths(mu, ends) <= at_most))
+            assert parzen_sorted._all_at_floor(mu, at_most, ends) == want
+    assert parzen_sorted._all_at_floor(np.array([[0.0, at_most]]), at_most, False)
