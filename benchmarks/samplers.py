@@ -3,6 +3,7 @@
     python benchmarks/samplers.py            # the full run (about 26 min on 2 cores)
     python benchmarks/samplers.py --quick    # a few minutes: fewer seeds, trials and sizes
     python benchmarks/samplers.py --parts cost --jobs 1
+    python benchmarks/samplers.py --parts parallel --par-seeds 200 --first-seed 100 --no-optuna
 
 Needs optuna (the ``bench`` extra) and torch for Optuna's GPSampler; tunefleet never
 imports them. tunefleet is driven in-process through ``core.study.Study`` (no broker, no
@@ -37,7 +38,7 @@ import importlib.util  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -74,20 +75,22 @@ class Plan:
     mo_trials: tuple[int, int]  # ZDT1: checkpoints (multiples of 100)
     par_problems: list[str]
     par_seeds: int
+    par_first_seed: int  # 3. seeds par_first_seed, par_first_seed + 1, ...
     batches: list[int]
     gp_par_seeds: int
     gp_par_trials: int
+    par_optuna: bool  # 3. Optuna's TPE beside ours
 
 
 FULL = Plan(sizes=[1000, 10_000], gp_sizes=[200, 1000], reps=15, gp_reps=(15, 5), budget=60.0,
             seeds=20, trials=300, gp_problems=["branin", "hartmann6", "rosenbrock10", "ackley10"],
             gp_seeds=10, gp_trials=100, mo_seeds=10, mo_trials=(300, 1000),
-            par_problems=["hartmann6", "rosenbrock10", "mixed"], par_seeds=20, batches=[1, 16, 64],
-            gp_par_seeds=5, gp_par_trials=300)
+            par_problems=["hartmann6", "rosenbrock10", "mixed"], par_seeds=20, par_first_seed=0,
+            batches=[1, 16, 64], gp_par_seeds=5, gp_par_trials=300, par_optuna=True)
 QUICK = Plan(sizes=[1000, 10_000], gp_sizes=[200], reps=5, gp_reps=(5, 3), budget=15.0,
              seeds=5, trials=150, gp_problems=["branin", "hartmann6"], gp_seeds=3, gp_trials=50,
              mo_seeds=3, mo_trials=(100, 300), par_problems=["hartmann6", "mixed"], par_seeds=4,
-             batches=[1, 16], gp_par_seeds=2, gp_par_trials=60)
+             par_first_seed=0, batches=[1, 16], gp_par_seeds=2, gp_par_trials=60, par_optuna=True)
 NUMERIC = {"branin", "hartmann6", "rosenbrock10", "ackley10", "styblinski_tang10"}
 COST_KINDS = ["tpe", "tpe-independent", "cmaes", "random", "nsga2", "motpe", "motpe3"]
 
@@ -213,14 +216,19 @@ def modes(k: int) -> tuple[str, ...]:
     return ("sync",) if k == 1 else ("sync", "async")
 
 
+def par_seeds(plan: Plan) -> range:
+    return range(plan.par_first_seed, plan.par_first_seed + plan.par_seeds)
+
+
 def parallel_jobs(plan: Plan) -> list[RunJob]:
     jobs: list[RunJob] = []
+    libs = ("tunefleet", "optuna") if plan.par_optuna else ("tunefleet",)
     for name in plan.par_problems:
-        for s in range(plan.par_seeds):
+        for s in par_seeds(plan):
             jobs.append(("tunefleet", "random", name, s, plan.trials, 1, "sync"))
             for k in plan.batches:
                 for mode in modes(k):
-                    jobs += [(lib, "tpe", name, s, plan.trials, k, mode) for lib in ("tunefleet", "optuna")]
+                    jobs += [(lib, "tpe", name, s, plan.trials, k, mode) for lib in libs]
         if name not in NUMERIC:
             continue
         for s in range(plan.gp_par_seeds):
@@ -235,23 +243,23 @@ def part_parallel(results: Results, plan: Plan) -> str:
     is kept of the sequential result: (random - best_k) / (random - best_1), medians, where
     random is tunefleet's random search with the same budget (1.00: as good as sequential)."""
     lines = [f"best value with k trials pending (tpe: after {plan.trials} trials, median of "
-             f"{plan.par_seeds} seeds; gp: tunefleet only, after {plan.gp_par_trials} trials, median of "
-             f"{plan.gp_par_seeds} seeds, numeric problems only; Optuna's GP is not run, at about "
-             "0.3 s an ask and more with k pending); kept: (random - k) / (random - sequential); "
-             "p: two-sided Mann-Whitney U",
+             f"{plan.par_seeds} seeds from {plan.par_first_seed}; gp: tunefleet only, after "
+             f"{plan.gp_par_trials} trials, median of {plan.gp_par_seeds} seeds, numeric problems "
+             "only; Optuna's GP is not run, at about 0.3 s an ask and more with k pending); "
+             "kept: (random - k) / (random - sequential); p: two-sided Mann-Whitney U",
              f"{'function':18} {'sampler':7} {'k':>3} {'mode':>5} {'tunefleet':>11} {'kept':>6} "
              f"{'optuna':>11} {'kept':>6} {'p':>6}  {'better':9}"]
     for name in plan.par_problems:
         for kind in ("tpe", "gp"):
             if kind == "gp" and name not in NUMERIC:
                 continue
-            seeds, n = ((plan.gp_par_seeds, plan.gp_par_trials) if kind == "gp"
-                        else (plan.par_seeds, plan.trials))
+            seeds, n = ((range(plan.gp_par_seeds), plan.gp_par_trials) if kind == "gp"
+                        else (par_seeds(plan), plan.trials))
 
             def med(lib: str, key: tuple[int, str], kind: str = kind, n: int = n,
-                    seeds: int = seeds, name: str = name) -> tuple[float, list[float]]:
+                    seeds: range = seeds, name: str = name) -> tuple[float, list[float]]:
                 vals = [results[(lib, kind, name, s, n if kind != "random" else plan.trials, *key)][n - 1]
-                        for s in range(seeds)]
+                        for s in seeds]
                 return float(np.median(vals)), vals
 
             rand = med("tunefleet", (1, "sync"), "random")[0]
@@ -259,7 +267,7 @@ def part_parallel(results: Results, plan: Plan) -> str:
                 for mode in modes(k):
                     ours, ov = med("tunefleet", (k, mode))
                     kept_o = (rand - ours) / (rand - med("tunefleet", (1, "sync"))[0])
-                    if kind == "gp":
+                    if kind == "gp" or not plan.par_optuna:
                         lines.append(f"{name:18} {kind:7} {k:>3} {mode:>5} {fmt(ours):>11} {kept_o:>6.2f} "
                                      f"{'-':>11} {'-':>6} {'-':>6}  -")
                         continue
@@ -285,11 +293,25 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["cost", "efficiency", "parallel"],
                     choices=["cost", "efficiency", "parallel"])
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--par-seeds", type=int, metavar="N",
+                    help="parallel part: TPE's seeds (default 20; 4 with --quick)")
+    ap.add_argument("--first-seed", type=int, default=0, metavar="S",
+                    help="parallel part: TPE's seeds start here (default 0), to check a result on "
+                         "seeds it was not tuned on")
+    ap.add_argument("--no-optuna", action="store_true",
+                    help="parallel part: tunefleet's TPE only (Optuna's asks with 64 pending take "
+                         "about 3x as long; with many seeds, most of the run)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's malloc at its defaults (the coordinator raises its "
                          "thresholds: tunefleet/coordinator/memory.py)")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
+    if args.par_seeds is not None and args.par_seeds < 1:
+        sys.exit(f"--par-seeds must be at least 1, got {args.par_seeds}")
+    if args.first_seed < 0:
+        sys.exit(f"--first-seed must be at least 0, got {args.first_seed}")
+    plan = replace(plan, par_seeds=plan.par_seeds if args.par_seeds is None else args.par_seeds,
+                   par_first_seed=args.first_seed, par_optuna=not args.no_optuna)
     if {"cost", "efficiency"} & set(args.parts) and importlib.util.find_spec("torch") is None:
         # found out before the runs, not when the first GP cell fails minutes into them
         sys.exit("Optuna's GPSampler needs torch, which is not installed: "
