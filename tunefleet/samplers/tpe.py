@@ -13,9 +13,9 @@ handed (Optuna's rule), and g(x) also holds narrow kernels at them with the
 weight good trials have in l(x) (``_lie``), so workers asking at once are steered away
 from each other's points even when thousands of finished trials dilute the bad ones; and
 while trials run, l(x) leans on the best of the good trials (``_lean``) and holds a kernel
-at their weighted mean (``tpe_elite``), so a fleet of many workers, whose asks cannot learn
-from the trials still running, exploits its best trials harder and closes in on an
-optimum in fewer rounds.
+at their weighted mean, stepped towards the least of a quadratic fitted to their ranks
+(``tpe_elite``), so a fleet of many workers, whose asks cannot learn from the trials still
+running, exploits its best trials harder and closes in on an optimum in fewer rounds.
 
 What the sampler keeps is a cache of facts about finished trials (and the kept g
 mixtures) that it rebuilds from the StudyView when it meets another view; what it asks is

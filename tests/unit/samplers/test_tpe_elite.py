@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.samplers.studies import Run, sphere
 from tunefleet.core.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from tunefleet.samplers import TPESampler, tpe
+from tunefleet.samplers import TPESampler, tpe, tpe_elite
 from tunefleet.samplers.parzen import Axis
 from tunefleet.samplers.tpe_elite import ELITE_SHARE, elite_count, elite_kernel, elite_weights, with_elite
 
@@ -30,7 +30,10 @@ def test_the_elites_are_the_best_half_with_recombination_weights() -> None:
     assert len(at) == 12 and w.sum() == pytest.approx(1.0) and np.all(np.diff(w) < 0)
 
 
-def test_the_kernel_sits_at_the_elites_weighted_mean_as_wide_as_their_spread() -> None:
+def test_the_kernel_sits_at_the_elites_weighted_mean_as_wide_as_their_spread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tpe_elite, "_TRUST", 0.0)  # the quadratic's step: its own tests below
     axes = [Axis.of(FloatDistribution(0.0, 1.0)), Axis.of(CategoricalDistribution(("a", "b", "c"))),
             Axis.of(IntDistribution(0, 100))]
     # 40 good trials, as [0, 1] positions on numeric axes and choice indices on the
@@ -53,6 +56,43 @@ def test_the_kernel_sits_at_the_elites_weighted_mean_as_wide_as_their_spread() -
     assert abs(np.mean(x[:, 1] == good[at[0], 1]) - w[good[at][:, 1] == good[at[0], 1]].sum()) < 0.04
     assert np.all(np.abs(x[:, 2] - 50.0) <= 6) and abs(np.mean(x[:, 2]) - 50.0) < 0.2  # 1.2 wide
     assert abs(np.mean(x[:, 0]) - centre) < 0.01
+
+
+def _quadratic_trials(n: int, centre: np.ndarray, width: float, seed: int = 0) -> np.ndarray:
+    return centre + width * np.random.default_rng(seed).uniform(-1.5, 1.5, (n, len(centre)))
+
+
+def test_the_centre_steps_to_the_least_of_the_fitted_quadratic() -> None:
+    centre, widths = np.array([0.5, 0.4, 0.6]), np.array([0.05, 0.1, 0.02])
+    least = np.array([0.55, 0.3, 0.6])  # 1, -1 and 0 widths away
+    pos = _quadratic_trials(30, centre, 0.05)
+    values = ((pos - least) ** 2 / widths**2) @ np.array([1.0, 3.0, 0.5]) + 7.0
+    assert np.allclose(tpe_elite._newton_step(pos, values, centre, widths), least)
+    # fitted to ranks (what TPE passes), the step goes most of the way
+    ranks = np.argsort(np.argsort(values))
+    moved = tpe_elite._newton_step(pos, ranks, centre, widths)
+    assert np.all(np.abs(moved - least) <= 0.5 * np.abs(centre - least) + 0.2 * widths)
+
+
+def test_the_step_is_bounded_and_needs_a_curve_and_enough_trials() -> None:
+    centre, widths = np.array([0.5, 0.5]), np.array([0.05, 0.05])
+    pos = _quadratic_trials(20, centre, 0.05, seed=1)
+    far = np.array([0.9, 0.3])  # 8 and 4 widths away: the step stops at _TRUST widths
+    values = np.sum((pos - far) ** 2, axis=1)
+    assert np.allclose(tpe_elite._newton_step(pos, values, centre, widths),
+                       centre + tpe_elite._TRUST * widths * np.array([1.0, -1.0]))
+    # an axis where the fit curves downwards (or not at all) keeps the weighted mean's place
+    values = -((pos[:, 0] - 0.52) ** 2) + (pos[:, 1] - 0.47) ** 2
+    assert np.allclose(tpe_elite._newton_step(pos, values, centre, widths), [0.5, 0.47])
+    values = pos[:, 0] * 0.0 + (pos[:, 1] - 0.47) ** 2
+    assert np.allclose(tpe_elite._newton_step(pos, values, centre, widths), [0.5, 0.47])
+    # never out of [0, 1]
+    edge = np.array([0.98, 0.02])
+    pos = _quadratic_trials(20, edge, 0.01, seed=2)
+    values = np.sum((pos - np.array([1.01, -0.01])) ** 2, axis=1)
+    assert np.allclose(tpe_elite._newton_step(pos, values, edge, np.array([0.01, 0.01])), [1.0, 0.0])
+    # with fewer than 2 d + 3 good trials the centre stays
+    assert np.array_equal(tpe_elite._newton_step(pos[:6], values[:6], edge, widths), edge)
 
 
 def test_the_mixture_and_its_draws() -> None:
