@@ -61,9 +61,9 @@ def elite_kernel(
 ) -> Parzen | None:
     """The elite kernel of a block as a ``Parzen`` (so that its ``log_pdf`` and l's share
     their constants): one kernel per elite, each at the elites' weighted mean on every
-    numeric axis and at its own choice on every categorical one, as wide as the elites'
-    weighted standard deviation on each numeric axis, but never narrower than half of l's
-    least width, 1 / min(100, n_good + 2).
+    numeric axis (moved by ``_newton_step``) and at its own choice on every categorical
+    one, as wide as the elites' weighted standard deviation on each numeric axis, but never
+    narrower than half of l's least width, 1 / min(100, n_good + 2).
 
     The least width matters: scored as part of l, a kernel much narrower than l's gives its
     own candidates a density that wins the argmax whatever g says, and while few trials
